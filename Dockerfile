@@ -1,0 +1,61 @@
+# The lab container: a small Debian with Python 3 and the tools the article
+# uses (curl, ps, strace, lsof), the lab's servers and grader in /opt/lab3 and
+# a `lab` command. See docker/README-section.md.
+#
+#   docker compose build               (or: docker build -t lab3 .)
+#
+# No registry? `bash docker/build-base-image.sh` makes debian:bookworm-slim
+# locally with debootstrap first.
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BASE_IMAGE}
+
+# Debian packages only (bookworm: python3 3.11, pexpect 4.8.0, psutil 5.9.4,
+# pytest 7.2.1 -- the versions the native side pins).
+RUN set -eux; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-pexpect python3-psutil python3-pytest \
+        curl procps psmisc strace lsof iproute2 util-linux sudo \
+        nano vim-tiny less; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+
+# learner: the person at the keyboard (uid/gid follow the owner of the mounted
+# work/ folder, see entrypoint.sh). labserver: the uid the grader runs servers
+# as (RLIMIT_NPROC counts per uid, so nothing else may use 64123).
+RUN set -eux; \
+    groupadd --gid 64123 labserver; \
+    useradd --uid 64123 --gid 64123 --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --comment "lab servers under test" labserver; \
+    useradd --uid 1000 --user-group --create-home --shell /bin/bash \
+            --comment "lab learner" learner; \
+    mkdir -p /home/learner/work; \
+    chown learner:learner /home/learner/work; \
+    chmod 0755 /home/learner
+
+COPY docker/entrypoint.sh /usr/local/sbin/lab3-entrypoint
+COPY docker/lab /usr/local/bin/lab
+COPY docker/lab-as-root /usr/local/libexec/lab3/lab-as-root
+COPY docker/sudoers /etc/sudoers.d/lab3
+COPY docker/welcome.txt /etc/lab3/welcome.txt
+COPY docker/profile.sh /etc/profile.d/lab3.sh
+RUN set -eux; \
+    chmod 0755 /usr/local/sbin/lab3-entrypoint /usr/local/bin/lab /usr/local/libexec/lab3/lab-as-root; \
+    chmod 0440 /etc/sudoers.d/lab3; \
+    chmod 0644 /etc/lab3/welcome.txt /etc/profile.d/lab3.sh; \
+    visudo -cf /etc/sudoers.d/lab3
+
+# The lab itself (what .dockerignore lets through). Last, so that editing
+# the lab rebuilds only this layer.
+COPY labs /opt/lab3/labs
+COPY grader /opt/lab3/grader
+COPY tests /opt/lab3/tests
+COPY pyproject.toml README.md /opt/lab3/
+RUN chmod -R a+rX,go-w /opt/lab3
+
+ENV LANG=C.UTF-8 \
+    LAB_IN_CONTAINER=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /home/learner
+ENTRYPOINT ["/usr/local/sbin/lab3-entrypoint"]
+CMD ["bash", "-l"]

@@ -1,0 +1,187 @@
+"""The `lab` command."""
+
+import argparse
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__, netns
+from .formats import FORMATS
+from .report import Report
+from .runner import TOTAL_SECONDS, grade
+from .stages import CHECK_IDS, STAGES, find_stage
+from .submission import SubmissionError, find_server
+from .text import Progress
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def stage_arg(name):
+    stage = find_stage(name)
+    if stage is None:
+        raise UsageError("unknown stage %r: choose one of %s (see: lab list)"
+                         % (name, ", ".join(STAGES)))
+    return stage
+
+
+def cmd_list(args):
+    print("Let's Build A Web Server, Part 3: the stages\n")
+    for stage in STAGES.values():
+        print("  %s  %-38s %s" % (stage.id, stage.title, stage.lesson))
+    print("\n  lab show 3a      the exercise text of a stage")
+    print("  lab demo 3a      watch the stage's phenomenon, live")
+    print("  lab check 3a [FILE]   grade your own server")
+    return EXIT_PASS
+
+
+def cmd_show(args):
+    stage = stage_arg(args.stage)
+    print(stage.readme.read_text() if stage.readme.exists() else stage.title)
+    print("The reference server: %s" % stage.server)
+    print("lab check %s requires: %s" % (stage.id, ", ".join(stage.required)))
+    return EXIT_PASS
+
+
+def cmd_demo(args):
+    stage = stage_arg(args.stage)
+    if not stage.demo.exists():
+        raise UsageError("stage %s has no demo yet" % stage.id)
+    try:
+        return subprocess.run([sys.executable, str(stage.demo)] + args.demo_args).returncode
+    except KeyboardInterrupt:
+        return 130
+
+
+def default_submission(stage):
+    for candidate in (Path("webserver%s.py" % stage.id),
+                      Path("work") / ("webserver%s.py" % stage.id)):
+        if candidate.exists():
+            return candidate
+    raise UsageError("no FILE given, and no webserver%s.py here or in work/: "
+                     "lab check %s path/to/your/server.py" % (stage.id, stage.id))
+
+
+def parse_only(text):
+    if not text:
+        return None
+    ids = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in ids if c not in CHECK_IDS]
+    if unknown:
+        raise UsageError("unknown check %s: the checks are %s"
+                         % (", ".join(unknown), ", ".join(CHECK_IDS)))
+    return set(ids)
+
+
+def write_results(text, output):
+    """Write machine-readable results to a file (owned by the user who ran
+    sudo, if any) or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    if os.geteuid() == 0 and os.environ.get("SUDO_UID"):
+        os.chown(path, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", -1)))
+
+
+def cmd_check(args):
+    stage = stage_arg(args.stage)
+    only = parse_only(args.only)
+    machine = args.format != "text"
+    # Human text never shares a stream with JSON or XML.
+    human = sys.stderr if machine and args.output is None else sys.stdout
+    progress = Progress(human, stage, verbose=args.verbose)
+    submission = args.file or default_submission(stage)
+    try:
+        try:
+            server = find_server(submission, stage)
+        except SubmissionError as e:
+            report = Report(stage=stage.id, submission=str(submission), message=str(e))
+            progress.summary(report)
+        else:
+            progress.header(stage, server, netns.available())
+            report = grade(stage, server, port=args.port, total=args.timeout, only=only,
+                           progress=progress)
+            progress.summary(report)
+    except KeyboardInterrupt:
+        report = Report(stage=stage.id, submission=str(submission),
+                        message="interrupted (Ctrl-C)")
+        human.write("\nlab: interrupted; the server and everything it started are gone\n")
+    except Exception:
+        report = Report(stage=stage.id, submission=str(submission),
+                        message="the grader failed: " + traceback.format_exc(limit=5))
+        progress.summary(report)
+    if machine:
+        write_results(FORMATS[args.format]([report], single=True), args.output)
+    elif args.output:
+        write_results(FORMATS["json"]([report], single=True), args.output)
+    return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(report.status, EXIT_ERROR)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="lab", description="Let's Build A Web Server, Part 3: demos and checks.")
+    parser.add_argument("--version", action="version", version="lab " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="the stages")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="the exercise text of a stage")
+    p.add_argument("stage")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("demo", help="watch a stage's phenomenon live")
+    p.add_argument("stage")
+    p.add_argument("demo_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check", help="grade a server for a stage")
+    p.add_argument("stage", help="3a ... 3g")
+    p.add_argument("file", nargs="?", help="your server (default: webserver3X.py here or in work/)")
+    add_grading_options(p)
+    p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
+    p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def add_grading_options(p):
+    p.add_argument("--format", choices=sorted(["text"] + list(FORMATS)), default="text")
+    p.add_argument("--output", "-o", metavar="FILE", help="write results there, not to stdout")
+    p.add_argument("--port", type=int, default=8888, help="the port the server listens on")
+    p.add_argument("--timeout", type=float, default=TOTAL_SECONDS,
+                   help="the bound on grading one submission, in seconds")
+
+
+class Parser(argparse.ArgumentParser):
+    pass
+
+
+def main(argv=None):
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return EXIT_ERROR if e.code else EXIT_PASS
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print("lab: %s" % e, file=sys.stderr)
+        if getattr(args, "format", "text") != "text":
+            report = Report(stage=getattr(args, "stage", ""), submission=str(
+                getattr(args, "file", "") or ""), message=str(e))
+            write_results(FORMATS[args.format]([report], single=True), args.output)
+        return EXIT_ERROR

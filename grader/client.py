@@ -1,0 +1,186 @@
+"""The grader's HTTP client: raw sockets, every wait bounded.
+
+curl is not used: with a Content-Length curl stops at the end of the body
+even if the connection stays open, and the checks must see the connection
+itself close (EOF).
+"""
+
+import errno
+import re
+import selectors
+import socket
+import time
+from dataclasses import dataclass
+
+REQUEST = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\nUser-Agent: lab-check\r\n\r\n"
+BODY = b"Hello, World!"
+_STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
+_CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
+
+
+def split_response(raw: bytes):
+    """(head, body), or (None, None) if the head has not ended yet."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        at = raw.find(sep, 1)   # from 1: a leading blank line is no separator
+        if at != -1:
+            return raw[:at], raw[at + len(sep):]
+    return None, None
+
+
+def response_complete(raw: bytes) -> bool:
+    """The whole response is here (its body, by Content-Length or by text)."""
+    head, body = split_response(raw)
+    if head is None:
+        return False
+    length = _CONTENT_LENGTH.search(head)
+    if length:
+        return len(body) >= int(length.group(1))
+    return BODY in body
+
+
+def status_code(raw: bytes):
+    match = _STATUS.match(raw)
+    return int(match.group(1)) if match else None
+
+
+def starts_with_blank_line(raw: bytes) -> bool:
+    stripped = raw.lstrip(b"\r\n")
+    return stripped != raw and stripped.startswith(b"HTTP/")
+
+
+@dataclass
+class Exchange:
+    """One request and what came back."""
+    raw: bytes = b""
+    complete: bool = False      # the whole response arrived
+    closed: bool = False        # EOF or reset: the server closed the connection
+    error: str = ""             # connect or socket error
+    seconds: float = 0.0        # until complete (or until we gave up)
+
+
+def read(sock, exchange: Exchange, deadline: float, until_closed=False):
+    """Read into exchange until complete (or closed, with until_closed) or
+    the deadline."""
+    start = time.monotonic()
+    while not (exchange.closed or (exchange.complete and not until_closed)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            exchange.closed = True
+            break
+        except OSError as e:
+            exchange.error = str(e)
+            break
+        if not chunk:
+            exchange.closed = True
+            break
+        exchange.raw += chunk
+        if not exchange.complete and response_complete(exchange.raw):
+            exchange.complete = True
+            exchange.seconds = time.monotonic() - start
+    return exchange
+
+
+def fetch(server, timeout: float, until_closed=False, sock=None) -> Exchange:
+    """GET /hello on a new connection (or on `sock`, already connected)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    exchange = Exchange()
+    own = sock is None
+    try:
+        if own:
+            sock = server.connect(timeout)
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        sock.sendall(REQUEST)
+        read(sock, exchange, deadline, until_closed)
+    except socket.timeout:
+        exchange.error = "timed out"
+    except OSError as e:
+        exchange.error = e.strerror or str(e)
+    finally:
+        if own and sock is not None:
+            sock.close()
+    if not exchange.complete:
+        exchange.seconds = time.monotonic() - start
+    return exchange
+
+
+def burst(server, count: int, timeout: float, resend: float = 0.05):
+    """`count` clients connect at once, each sends GET /hello and reads its
+    response; returns how many got a whole response within `timeout`.
+
+    A SYN that finds the listen backlog full is dropped, and the kernel would
+    re-send it only after a second: a connection still pending after
+    `resend` seconds is tried again on a new socket instead.
+    """
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    connecting = {}             # socket -> when its connect started
+    received = {}               # socket -> bytes so far
+    spare = []
+    answered = 0
+
+    def start_connect():
+        if not spare:
+            spare.extend(server.new_sockets(32))
+        sock = spare.pop()
+        sock.setblocking(False)
+        if sock.connect_ex(server.address) not in (0, errno.EINPROGRESS):
+            sock.close()
+            return
+        connecting[sock] = time.monotonic()
+        sel.register(sock, selectors.EVENT_WRITE)
+
+    def drop(sock):
+        sel.unregister(sock)
+        connecting.pop(sock, None)
+        received.pop(sock, None)
+        sock.close()
+
+    try:
+        for _ in range(count):
+            start_connect()
+        while (connecting or received) and time.monotonic() < deadline:
+            for key, events in sel.select(timeout=0.01):
+                sock = key.fileobj
+                if sock in connecting:
+                    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        drop(sock)      # refused: the server is gone
+                        continue
+                    del connecting[sock]
+                    try:
+                        sock.send(REQUEST)     # small: fits the socket buffer
+                    except OSError:
+                        drop(sock)
+                        continue
+                    received[sock] = b""
+                    sel.modify(sock, selectors.EVENT_READ)
+                    continue
+                try:
+                    chunk = sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    chunk = b""
+                received[sock] += chunk
+                if response_complete(received[sock]):
+                    answered += 1
+                    drop(sock)
+                elif not chunk:
+                    drop(sock)
+            now = time.monotonic()
+            for sock, started in list(connecting.items()):
+                if now - started > resend:
+                    drop(sock)
+                    start_connect()
+        return answered
+    finally:
+        sel.close()
+        for sock in list(connecting) + list(received) + spare:
+            sock.close()

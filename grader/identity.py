@@ -1,0 +1,42 @@
+"""Who runs the servers under test, and with which Python.
+
+As root, servers run as a dedicated unprivileged uid that nothing else on the
+host uses: RLIMIT_NPROC (`ulimit -u`) counts every process of a uid and never
+binds root, and a different uid cannot signal the grader.
+"""
+
+import os
+import pwd
+
+SERVER_USER = "labserver"        # created in the image; optional natively
+DEFAULT_SERVER_UID = 64123       # used when no such user exists
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def server_uid(slot: int = 0) -> int:
+    """The uid servers run as when the grader is root (one per parallel slot).
+
+    LAB_SERVER_UID overrides; otherwise the `labserver` user, else 64123.
+    Slot N uses base + N, so parallel submissions never share a uid.
+    """
+    base = os.environ.get("LAB_SERVER_UID")
+    if base is None:
+        try:
+            base = pwd.getpwnam(SERVER_USER).pw_uid
+        except KeyError:
+            base = DEFAULT_SERVER_UID
+    return int(base) + slot
+
+
+def drop_privileges_argv(uid: int) -> list:
+    """argv prefix that runs a command as `uid` (gid = uid, no groups)."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+
+
+def server_python(uid=None) -> str:
+    """A Python interpreter that `uid` may execute (see sandbox.python_for)."""
+    from .sandbox import python_for
+    return python_for(uid)

@@ -1,0 +1,62 @@
+"""What a grading produces, and the JSON form of it (the contract)."""
+
+from dataclasses import dataclass, field, asdict
+
+
+@dataclass
+class CheckResult:
+    id: str
+    description: str
+    required: bool
+    status: str                 # pass | fail | error | skip
+    message: str = ""
+    hint: str = ""
+    reproduce: str = ""
+    seconds: float = 0.0
+    output: str = ""            # the server's output, kept for failures
+    credited: bool = False      # counts toward the score (pass, or skip as n/a)
+    points: float = 0.0
+    max_points: float = 0.0
+
+
+@dataclass
+class Report:
+    stage: str
+    submission: str
+    status: str = "error"       # pass | fail | error
+    score: float = 0.0
+    max_score: float = 0.0
+    message: str = ""           # why status is error
+    seconds: float = 0.0
+    checks: list = field(default_factory=list)
+
+    def finish(self):
+        """Score and status from the checks (status error stays error)."""
+        self.score = round(sum(c.points for c in self.checks), 2)
+        self.max_score = round(sum(c.max_points for c in self.checks), 2)
+        if self.status != "error":
+            required = [c for c in self.checks if c.required]
+            errors = [c.id for c in required if c.status == "error"]
+            if errors:
+                self.status = "error"
+                self.message = self.message or "could not run: " + ", ".join(errors)
+            else:
+                ok = all(c.status == "pass" or (c.status == "skip" and c.credited)
+                         for c in required)
+                self.status = "pass" if ok else "fail"
+        return self
+
+    def to_dict(self):
+        data = asdict(self)
+        data["score"] = _number(self.score)
+        data["max_score"] = _number(self.max_score)
+        data["seconds"] = round(self.seconds, 2)
+        for check in data["checks"]:
+            check["seconds"] = round(check["seconds"], 2)
+            check["points"] = _number(check["points"])
+            check["max_points"] = _number(check["max_points"])
+        return data
+
+
+def _number(value):
+    return int(value) if float(value).is_integer() else value

@@ -1,0 +1,468 @@
+"""Runs a server under test, contained, and removes every trace of it.
+
+One `Sandbox` per submission: a private copy of the file in a work dir, the
+uid it runs as, and the knowledge of which processes are its own. Each check
+starts a fresh `Server` in it (in its own network namespace where the grader
+may create one) and stops it afterwards, killing everything it started,
+daemons included: the grader is a child subreaper, so an orphan re-parents to
+it instead of escaping to init, and as root every process of the server's
+dedicated uid is killed at once with kill(-1).
+"""
+
+import collections
+import ctypes
+import functools
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from . import identity, netns
+
+PR_SET_CHILD_SUBREAPER = 36
+LAUNCHER = Path(__file__).with_name("_launch.py")
+
+MiB = 1 << 20
+# Above what the checks need (fd-limit opens 300 connections, so a forking
+# server may have 300 children at once), below what hurts the host.
+NPROC_LIMIT = 1024
+MEMORY_LIMIT = 2048 * MiB        # address space of each process
+STACK_LIMIT = 2 * MiB            # also the size of each thread's stack
+FILE_SIZE_LIMIT = 16 * MiB
+CPU_SECONDS_LIMIT = 60           # per process
+
+OUTPUT_HEAD = 4096               # bytes of server output kept from the start
+OUTPUT_TAIL = 8192               # ... and from the end
+
+
+class GraderError(Exception):
+    """The grader cannot do its job here (not the submission's fault)."""
+
+
+def _launch(spec, **popen_args):
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(spec)],
+        start_new_session=True, **popen_args)
+
+
+@functools.lru_cache(maxsize=None)
+def python_for(uid=None) -> str:
+    """A Python 3 interpreter that the server's uid may execute.
+
+    The grader's own may live where an unprivileged uid cannot reach it (a
+    pyenv under /root): try it through the launcher itself, then python3.
+    """
+    candidates = [os.environ.get("LAB_PYTHON"), sys.executable,
+                  "/usr/bin/python3", shutil.which("python3")]
+    for python in dict.fromkeys(c for c in candidates if c):
+        spec = {"limits": {}, "cwd": "/", "uid": uid, "env": {},
+                "argv": [python, "-c", "import sys; assert sys.version_info >= (3, 6)"]}
+        try:
+            probe = _launch(spec, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if probe.wait(timeout=10) == 0:
+                return python
+        except (OSError, subprocess.TimeoutExpired):
+            probe.kill()
+            probe.wait()
+    raise GraderError("no Python 3 interpreter that the server's user can run: "
+                      "install python3, or set LAB_PYTHON to one")
+
+
+def become_subreaper():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Escape control characters and escape sequences (keep newlines, tabs)."""
+    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), text)
+
+
+class OutputBuffer:
+    """Drains a pipe in a thread, so a chatty server never blocks; keeps
+    the head and the tail of what it printed."""
+
+    def __init__(self, pipe):
+        self.head = bytearray()
+        self.tail = collections.deque()
+        self.tail_size = 0
+        self.total = 0
+        self._pipe = pipe
+        self._thread = threading.Thread(target=self._drain, daemon=True,
+                                        name="server-output")
+        self._thread.start()
+
+    def _drain(self):
+        while True:
+            try:
+                chunk = os.read(self._pipe.fileno(), 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.total += len(chunk)
+            room = OUTPUT_HEAD - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self.tail.append(chunk)
+                self.tail_size += len(chunk)
+                while self.tail_size - len(self.tail[0]) >= OUTPUT_TAIL:
+                    self.tail_size -= len(self.tail.popleft())
+
+    def join(self, timeout=2.0):
+        self._thread.join(timeout)
+        self._pipe.close()
+
+    def text(self) -> str:
+        """What the server printed, head and tail, escaped for humans."""
+        tail = b"".join(self.tail)[-OUTPUT_TAIL:]
+        skipped = self.total - len(self.head) - len(tail)
+        text = self.head.decode("utf-8", "replace")
+        if skipped > 0:
+            text += "\n[... %d bytes of output left out ...]\n" % skipped
+        text += tail.decode("utf-8", "replace")
+        return printable(text.replace("\r\n", "\n"))
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
+class Server:
+    """One running server under test."""
+
+    def __init__(self, sandbox, popen, namespace, port):
+        self.sandbox = sandbox
+        self.popen = popen
+        self.pid = popen.pid
+        self.netns = namespace
+        self.port = port
+        self.output = OutputBuffer(popen.stdout)
+        self.started = time.monotonic()
+        self.address = None
+        self._process = psutil.Process(self.pid)
+
+    # -- state -------------------------------------------------------------
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def exit_description(self) -> str:
+        code = self.popen.poll()
+        if code is None:
+            return "still running"
+        if code < 0:
+            return "killed by %s" % _signal_name(-code)
+        return "exited with status %d" % code
+
+    def children(self):
+        """The server's direct children, zombies included."""
+        try:
+            return self._process.children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def num_fds(self) -> int:
+        return self._process.num_fds()
+
+    def listening(self):
+        """{(address, port)} the server listens on (TCP, IPv4 and IPv6)."""
+        if self.netns is not None:
+            # psutil reads the grader's own /proc/net, which is another
+            # namespace: read the server's view of the network instead,
+            # once the launcher has entered the namespace.
+            try:
+                entered = (os.stat("/proc/%d/ns/net" % self.pid).st_ino
+                           == os.fstat(self.netns.fd).st_ino)
+            except OSError:
+                entered = False
+            return _listening_in_netns_of(self.pid) if entered else set()
+        found = set()
+        try:
+            procs = [self._process] + self._process.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return found
+        for proc in procs:
+            try:
+                for conn in proc.connections("inet"):
+                    if conn.status == psutil.CONN_LISTEN:
+                        found.add((conn.laddr.ip, conn.laddr.port))
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return found
+
+    def wait_listening(self, timeout: float):
+        """Wait until the server listens on its port; return the address to
+        connect to, or None (it exited, or did not listen in time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.alive():
+            ports = self.listening()
+            mine = sorted(ip for ip, port in ports if port == self.port)
+            if mine:
+                self.address = (_connect_address(mine), self.port)
+                return self.address
+            time.sleep(0.01)
+        return None
+
+    # -- clients -----------------------------------------------------------
+    def new_socket(self, family=None):
+        family = family or (socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET)
+        if self.netns is None:
+            return socket.socket(family, socket.SOCK_STREAM)
+        return self.netns.run(lambda: socket.socket(family, socket.SOCK_STREAM))
+
+    def new_sockets(self, count):
+        family = socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET
+        make = lambda: [socket.socket(family, socket.SOCK_STREAM) for _ in range(count)]
+        return make() if self.netns is None else self.netns.run(make)
+
+    def connect(self, timeout: float):
+        sock = self.new_socket()
+        sock.settimeout(timeout)
+        try:
+            sock.connect(self.address)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def connect_eagerly(self, budget: float, attempt: float = 0.05):
+        """Connect, re-sending the SYN every `attempt` seconds for up to
+        `budget`: when the listen backlog is full the kernel drops the SYN,
+        and the kernel's own retry would wait a whole second."""
+        deadline = time.monotonic() + budget
+        while True:
+            try:
+                return self.connect(min(attempt, max(0.001, deadline - time.monotonic())))
+            except socket.timeout:
+                if time.monotonic() >= deadline:
+                    raise
+
+    # -- the end -----------------------------------------------------------
+    def stop(self):
+        self.sandbox.kill_all(self)
+        self.output.join()
+        if self.netns is not None:
+            self.netns.close()
+
+
+def _connect_address(listening_ips):
+    for ip in listening_ips:
+        if ip in ("0.0.0.0", "::", "::ffff:0.0.0.0"):
+            return "127.0.0.1" if ip == "0.0.0.0" else "::1"
+    for ip in listening_ips:
+        if ip.startswith("::ffff:"):
+            return ip[len("::ffff:"):]
+        return ip
+
+
+def _listening_in_netns_of(pid):
+    found = set()
+    for name, width in (("tcp", 8), ("tcp6", 32)):
+        try:
+            with open("/proc/%d/net/%s" % (pid, name)) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 4 or fields[3] != "0A":  # 0A: TCP_LISTEN
+                continue
+            hexip, hexport = fields[1].split(":")
+            found.add((_decode_ip(hexip, width), int(hexport, 16)))
+    return found
+
+
+def _decode_ip(hexip, width):
+    raw = bytes.fromhex(hexip)
+    # /proc prints each 32-bit word in host (little-endian) byte order
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    if width == 8:
+        return socket.inet_ntop(socket.AF_INET, raw)
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+class Sandbox:
+    """Where one submission runs. Use as a context manager."""
+
+    def __init__(self, submission: Path, slot: int = 0, port: int = 8888,
+                 isolate_network=None):
+        self.submission = Path(submission)
+        self.port = port
+        self.uid = identity.server_uid(slot) if identity.is_root() else None
+        self.python = python_for(self.uid)
+        self.use_netns = netns.available() if isolate_network is None else isolate_network
+        become_subreaper()
+        self._children_before = {p.pid for p in psutil.Process().children()}
+        self.workdir = Path(tempfile.mkdtemp(prefix="lab-check-"))
+        self.server_file = self.workdir / self.submission.name
+        shutil.copyfile(self.submission, self.server_file)
+        if self.uid is not None:
+            for path in (self.workdir, self.server_file):
+                os.chown(path, self.uid, self.uid)
+        os.chmod(self.workdir, 0o755)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.kill_all()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- starting ------------------------------------------------------------
+    def _limits(self, nofile):
+        nproc = NPROC_LIMIT
+        if self.uid is None:
+            # RLIMIT_NPROC counts every process of the uid: leave room for
+            # the ones the user already has.
+            me = os.getuid()
+            nproc += sum(1 for p in psutil.process_iter(["uids"])
+                         if p.info["uids"] and p.info["uids"].real == me)
+        return {
+            "RLIMIT_NOFILE": (nofile, nofile),
+            "RLIMIT_NPROC": (nproc, nproc),
+            "RLIMIT_AS": (MEMORY_LIMIT, MEMORY_LIMIT),
+            "RLIMIT_STACK": (STACK_LIMIT, STACK_LIMIT),
+            "RLIMIT_FSIZE": (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT),
+            "RLIMIT_CPU": (CPU_SECONDS_LIMIT, CPU_SECONDS_LIMIT + 5),
+            "RLIMIT_CORE": (0, 0),
+        }
+
+    def port_owner(self):
+        """Who else listens on our port on the host (when not isolated)."""
+        if self.use_netns:
+            return None
+        for conn in psutil.net_connections("inet"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == self.port:
+                try:
+                    proc = psutil.Process(conn.pid) if conn.pid else None
+                    return "PID %d (%s)" % (proc.pid, " ".join(proc.cmdline())) if proc else "another process"
+                except psutil.Error:
+                    return "PID %s" % conn.pid
+        return None
+
+    def start(self, nofile: int = 1024) -> Server:
+        namespace = netns.NetNamespace() if self.use_netns else None
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.workdir),
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PORT": str(self.port),
+        }
+        spec = {
+            "netns_fd": namespace.fd if namespace else None,
+            "limits": self._limits(nofile),
+            "cwd": str(self.workdir),
+            "uid": self.uid,
+            "argv": [self.python, "-u", self.server_file.name],
+            "env": env,
+        }
+        try:
+            popen = _launch(spec, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            pass_fds=(namespace.fd,) if namespace else ())
+        except BaseException:
+            if namespace:
+                namespace.close()
+            raise
+        return Server(self, popen, namespace, self.port)
+
+    # -- stopping ------------------------------------------------------------
+    def processes(self):
+        """Every live process this sandbox started (zombies included)."""
+        found = {}
+        if self.uid is not None:
+            for proc in psutil.process_iter(["uids"]):
+                uids = proc.info["uids"]
+                if uids and self.uid in (uids.real, uids.effective, uids.saved):
+                    found[proc.pid] = proc
+        for proc in psutil.Process().children(recursive=True):
+            if self.uid is None or proc.pid not in self._children_before:
+                found.setdefault(proc.pid, proc)
+        for pid in self._children_before:
+            found.pop(pid, None)
+        return list(found.values())
+
+    def _kill_uid(self):
+        """kill(-1, SIGKILL) as the server's uid: every process of that uid
+        dies in one call, however fast it forks."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+
+    def kill_all(self, server: Server = None, timeout: float = 10.0):
+        """Kill and reap everything the submission started; bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if server is not None:
+                try:
+                    os.killpg(server.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if self.uid is not None:
+                self._kill_uid()
+            left = [p for p in self.processes() if _is_alive(p)]
+            for proc in left:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            self._reap(server)
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        if left:
+            raise GraderError("could not kill the server's processes: %s"
+                              % ", ".join(str(p.pid) for p in left))
+
+    def _reap(self, server):
+        if server is not None:
+            try:
+                server.popen.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in psutil.Process().children():
+            if proc.pid in self._children_before:
+                continue
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(proc.pid, os.WNOHANG)
+            except (psutil.Error, ChildProcessError):
+                pass
+
+
+def _is_alive(proc):
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,59 @@
+"""What was handed in: find the server file, and refuse what is not one."""
+
+from pathlib import Path
+
+MAX_BYTES = 1 << 20
+
+
+class SubmissionError(Exception):
+    """The submission cannot be graded; the message says what to do."""
+
+
+def find_server(path, stage) -> Path:
+    """The server file of a submission: the file itself, or the one Python
+    file of a folder (webserver3X.py if there are several)."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionError("%s: no such file or folder" % path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix == ".py" and p.is_file())
+        named = [p for p in files if p.name == "webserver%s.py" % stage.id]
+        if named:
+            path = named[0]
+        elif len(files) == 1:
+            path = files[0]
+        elif not files:
+            raise SubmissionError("%s: the folder holds no .py file" % path)
+        else:
+            raise SubmissionError(
+                "%s: the folder holds %d .py files (%s); name the server webserver%s.py"
+                % (path, len(files), ", ".join(p.name for p in files[:5]), stage.id))
+    if not path.is_file():
+        raise SubmissionError("%s: not a regular file" % path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
+    if len(data) > MAX_BYTES:
+        raise SubmissionError("%s: %d bytes is too large for a server's source (1 MiB at most)"
+                              % (path, len(data)))
+    try:
+        if b"\0" in data:
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SubmissionError("%s: not a Python source file (it holds binary data); "
+                              "hand in the .py file itself" % path)
+    return path
+
+
+def compile_error(path: Path):
+    """A one-line description of the file's syntax error, or None."""
+    try:
+        compile(path.read_bytes(), path.name, "exec", dont_inherit=True)
+    except SyntaxError as e:
+        where = "line %s" % e.lineno if e.lineno else "somewhere"
+        return "%s: %s" % (where, e.msg)
+    except ValueError as e:
+        return str(e)
+    return None

@@ -1,0 +1,785 @@
+"""Shared harness for the stage demos (`lab demo 3X`).
+
+Each demo drives real `bash` shells through pexpect, one per terminal of the
+article ("server", "client", ...), types the article's commands into them,
+echoes every terminal live to your screen with the terminal's name in front
+of each line, explains what happened, and *asserts* the phenomenon: when it
+does not show, the demo prints
+
+    PHENOMENON NOT REPRODUCED: <what was expected> / <what was seen>
+
+and exits 1. It exits 0 when every assertion held, 2 when the environment
+cannot run it (port 8888 taken, a tool missing), 130 on Ctrl-C.
+
+Everything is bounded: every wait has a timeout, every load is a fixed
+client3.py count, and the demo always cleans up (also on failure or Ctrl-C):
+it kills the session of every shell it opened, then every process left of
+the server's uid that it started, and reaps what is left, so no server,
+client or zombie survives it.
+
+As root the server terminal runs as the unprivileged server uid
+(grader.identity.server_uid()), exactly like `lab check` runs submissions:
+`ulimit -u` never binds root, and a different uid keeps the experiments away
+from your own processes. The client terminals run as you.
+"""
+
+import argparse
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import traceback
+from pathlib import Path
+
+try:
+    import pexpect
+    import psutil
+except ImportError as exc:  # pragma: no cover - depends on the install
+    sys.exit("the demos need the Python packages pexpect and psutil "
+             "(pip install pexpect psutil): {}".format(exc))
+
+LABS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = LABS_DIR.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from grader.identity import (drop_privileges_argv, is_root,  # noqa: E402
+                             server_python, server_uid)
+from grader.stages import find_stage  # noqa: E402
+
+PORT = 8888
+TMP_PREFIX = "lab-demo-"          # tests look for leftovers by this prefix
+WINDOW = (40, 160)                # rows, columns of every terminal
+EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_ENVIRONMENT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class PhenomenonNotReproduced(Exception):
+    pass
+
+
+class EnvironmentProblem(Exception):
+    pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+# --------------------------------------------------------------- output ---
+
+class Screen:
+    """Writes narration and the terminals' output to our stdout.
+
+    Every line a terminal prints is shown as `  name | text`, so the learner
+    always knows which of the article's terminals it came from.
+    """
+
+    SHOW = 3        # of a run of squashed lines, show the first SHOW
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.colour = self.stream.isatty() and os.environ.get("NO_COLOR") is None
+        self.open_line = None     # name of the terminal whose line is unfinished
+        self.partial = {}         # each terminal's unfinished last line
+        self.width = 8
+        self.squash = {}          # terminal name -> regex of repetitive lines
+        self.held = {}            # squashed terminal -> its unfinished line
+        self.run = {}             # squashed terminal -> length of the current run
+        self.hidden = {}          # squashed terminal -> lines not shown in it
+
+    def _style(self, text, code):
+        return "\033[{}m{}\033[0m".format(code, text) if self.colour else text
+
+    def end_line(self):
+        self.flush_held()
+        if self.open_line is not None:
+            self.stream.write("\n")
+            self.open_line = None
+
+    def terminal_output(self, name, text):
+        text = text.replace("\r", "")
+        if not text:
+            return
+        for other in list(self.held):
+            if other != name:
+                self._flush_held(other)
+        squash = self.squash.get(name)
+        if squash is None:
+            self._emit(name, text)
+        else:
+            *lines, rest = (self.held.pop(name, "") + text).split("\n")
+            for line in lines:
+                if squash.fullmatch(line):
+                    self.run[name] = self.run.get(name, 0) + 1
+                    if self.run[name] > self.SHOW:
+                        self.hidden[name] = self.hidden.get(name, 0) + 1
+                        continue
+                else:
+                    self._summary(name)
+                    self.run[name] = 0
+                self._emit(name, line + "\n")
+            if rest:
+                self.held[name] = rest
+        self.stream.flush()
+
+    def _summary(self, name):
+        hidden = self.hidden.pop(name, 0)
+        if hidden:
+            self._emit(name, "... {} more line{} like these, not shown ...\n".format(
+                hidden, "s" if hidden > 1 else ""))
+
+    def _flush_held(self, name):
+        self._summary(name)
+        self.run[name] = 0
+        rest = self.held.pop(name, "")
+        if rest:
+            self._emit(name, rest)
+
+    def flush_held(self):
+        for name in list(self.held) + list(self.hidden):
+            self._flush_held(name)
+
+    def _emit(self, name, text):
+        for piece in re.split(r"(\n)", text):
+            if piece == "\n":
+                if self.open_line != name:           # resume, or an empty line
+                    if self.open_line is not None:
+                        self.stream.write("\n")
+                        self.open_line = None
+                    self._prefix(name)
+                    self.stream.write(self.partial.get(name, ""))
+                self.stream.write("\n")
+                self.open_line = None
+                self.partial[name] = ""
+            elif piece:
+                if self.open_line != name:
+                    if self.open_line is not None:
+                        self.stream.write("\n")
+                    self._prefix(name)
+                    # the terminal's unfinished line (its prompt) again
+                    self.stream.write(self.partial.get(name, ""))
+                    self.open_line = name
+                self.stream.write(piece)
+                self.partial[name] = self.partial.get(name, "") + piece
+
+    def _prefix(self, name):
+        self.stream.write(self._style("  {:>{w}} | ".format(name, w=self.width), "2"))
+
+    def say(self, text, style=None, indent="", wrap=True):
+        self.end_line()
+        for paragraph in text.strip("\n").split("\n"):
+            if not wrap:
+                lines = [indent + paragraph]
+            else:
+                lines = textwrap.wrap(paragraph, 100, initial_indent=indent,
+                                      subsequent_indent=indent) or [""]
+            for line in lines:
+                self.stream.write((self._style(line, style) if style else line) + "\n")
+        self.stream.flush()
+
+
+class TerminalLog:
+    """pexpect logfile_read target: forwards a terminal's output to the Screen."""
+
+    def __init__(self, screen, name):
+        self.screen, self.name = screen, name
+
+    def write(self, text):
+        self.screen.terminal_output(self.name, text)
+
+    def flush(self):
+        pass
+
+
+# ------------------------------------------------------------- terminal ---
+
+class Terminal:
+    """One bash shell of the article, driven through a pseudo-terminal."""
+
+    def __init__(self, demo, name, as_server_uid=False, squash=None):
+        self.demo = demo
+        self.name = name
+        if squash:
+            demo.screen.squash[name] = re.compile(squash)
+        self.prompt = "[{}]$ ".format(name)
+        self.as_server_uid = as_server_uid and is_root()
+        self.uid = demo.server_uid if as_server_uid else os.getuid()
+        env = demo.shell_env(self.prompt)
+        argv = ["bash", "--norc", "--noprofile", "--noediting", "-i"]
+        if self.as_server_uid:
+            argv = drop_privileges_argv(demo.server_uid) + argv
+        self.child = pexpect.spawn(
+            argv[0], argv[1:], cwd=str(demo.workdir), env=env,
+            encoding="utf-8", codec_errors="replace", dimensions=WINDOW,
+            maxread=65536, echo=True,
+            logfile=None)
+        self.child.logfile_read = TerminalLog(demo.screen, name)
+        self.pid = self.child.pid
+        demo.terminals.append(self)
+        self.wait_prompt(15, "the {} shell's first prompt".format(name))
+
+    # -- typing
+    def run(self, command, timeout=10, what=None):
+        """Type `command`, wait for the prompt to come back; return its output."""
+        self.child.sendline(command)
+        return self.wait_prompt(timeout, what or "`{}` to finish".format(command))
+
+    def start(self, command):
+        """Type `command` and do not wait: it keeps running in this terminal."""
+        self.child.sendline(command)
+
+    def interrupt(self, timeout=10):
+        """Ctrl-C the foreground job and wait for the prompt (and for the
+        job's processes to be gone)."""
+        self.child.sendintr()
+        out = self.wait_prompt(timeout, "the prompt after Ctrl-C in the {} terminal".format(self.name))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if not [p for p in self.processes() if p.pid != self.pid and
+                    _status(p) != psutil.STATUS_ZOMBIE]:
+                break
+            self.demo.pause(0.1)
+        return out
+
+    def wait_prompt(self, timeout, what):
+        self.expect(re.escape(self.prompt), timeout, what)
+        return self.child.before
+
+    # -- watching
+    def expect(self, pattern, timeout, expected):
+        """Wait at most `timeout` s for `pattern`; else the phenomenon failed.
+
+        While waiting, the other terminals are read too, so their output shows
+        live and no program blocks on a full terminal.
+        """
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while True:
+            slice_ = max(0.0, min(0.2, deadline - time.monotonic()))
+            try:
+                self.child.expect([regex], timeout=slice_)
+                return self.child.match
+            except pexpect.TIMEOUT:
+                self.demo.drain(exclude=self)
+                if time.monotonic() >= deadline:
+                    self.demo.not_reproduced(
+                        expected + " (waited {:g} s)".format(timeout),
+                        self.tail())
+            except pexpect.EOF:
+                self.demo.not_reproduced(expected, "the {} terminal closed: {}".format(
+                    self.name, self.tail()))
+
+    def expect_nothing(self, pattern, seconds, expected):
+        """Assert `pattern` does NOT show within `seconds` (a hang)."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                self.child.expect([regex], timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+                self.demo.not_reproduced(expected, "it printed {!r}".format(self.child.after))
+            except pexpect.TIMEOUT:
+                self.demo.drain(exclude=self)
+            except pexpect.EOF:
+                self.demo.not_reproduced(expected, "the {} terminal closed".format(self.name))
+
+    def drain(self):
+        """Read whatever the terminal printed (shown live, kept for expect)."""
+        for _ in range(50):
+            before = len(self.child.buffer)
+            try:
+                self.child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0)
+            except (OSError, ValueError):
+                return
+            if len(self.child.buffer) == before:
+                return
+
+    def tail(self, chars=400):
+        text = (self.child.before or "") + (self.child.buffer or "")
+        text = text.replace("\r", "").strip()
+        return repr(text[-chars:]) if text else "nothing"
+
+    # -- processes
+    def processes(self):
+        """Every live process of this terminal's session (the shell included)."""
+        procs = []
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                if os.getsid(proc.pid) == self.pid:
+                    procs.append(proc)
+            except (OSError, psutil.Error):
+                pass
+        return procs
+
+    def find(self, name=None, script=None, timeout=5):
+        """The process of this session running `script` (or named `name`),
+        the one whose parent is not itself such a process (the server, not
+        one of its forked children). Waits up to `timeout` s for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = []
+            for proc in self.processes():
+                try:
+                    cmdline = proc.cmdline()
+                    pname = proc.name()
+                except psutil.Error:
+                    continue
+                if script is not None:
+                    ok = (pname.startswith("python")
+                          and any(arg.endswith(script) for arg in cmdline[1:]))
+                else:
+                    ok = pname == name
+                if ok:
+                    found.append(proc)
+            pids = {p.pid for p in found}
+            roots = [p for p in found if p.ppid() not in pids]
+            if roots:
+                return roots[0]
+            if time.monotonic() >= deadline:
+                self.demo.not_reproduced(
+                    "a {} process in the {} terminal".format(script or name, self.name),
+                    "none is running; the terminal shows {}".format(self.tail()))
+            self.demo.drain()
+            time.sleep(0.1)
+
+
+# ----------------------------------------------------------------- demo ---
+
+class Demo:
+    """One stage's demo: set up, run the steps, assert, always clean up."""
+
+    def __init__(self, stage_id, description=""):
+        self.stage = find_stage(stage_id)
+        self.description = description
+        self.screen = Screen()
+        self.terminals = []
+        self.workdir = None
+        self.step_no = 0
+        self.fast = False
+        self.server_uid = server_uid() if is_root() else os.getuid()
+        self.failed = False
+
+    # ---------------------------------------------------------- narration --
+    def title(self, text):
+        self.screen.say("")
+        self.screen.say("=" * 78, "1")
+        self.screen.say(text, "1")
+        self.screen.say("=" * 78, "1")
+
+    def step(self, text):
+        self.step_no += 1
+        self.screen.say("")
+        self.screen.say("--- Step {}: {} ".format(self.step_no, text).ljust(78, "-"), "1;36")
+
+    def explain(self, text):
+        self.screen.say(text, "33", indent="  >> ")
+
+    def ok(self, text):
+        self.screen.say("[OK] " + text, "1;32", indent="  ")
+
+    def note(self, text):
+        self.screen.say(text, None, indent="  .. ")
+
+    def not_reproduced(self, expected, seen):
+        raise PhenomenonNotReproduced("expected {}; saw {}".format(expected, seen))
+
+    def check(self, condition, expected, seen):
+        if not condition:
+            self.not_reproduced(expected, seen)
+
+    # ---------------------------------------------------------- terminals --
+    def shell_env(self, prompt):
+        env = {
+            "PATH": "{}:{}".format(self.workdir / "bin",
+                                   os.environ.get("PATH", "/usr/bin:/bin")),
+            "HOME": str(self.workdir),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "TERM": "dumb",
+            "PS1": prompt,
+            "PS2": "> ",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "COLUMNS": str(WINDOW[1]),
+            "LINES": str(WINDOW[0]),
+        }
+        for name in ("LC_ALL", "LAB_PYTHON"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        return env
+
+    def server_terminal(self, name="server", squash=None):
+        """A terminal as the server's uid. `squash`: a regex of repetitive
+        lines (a request printed 128 times) to show only a few of."""
+        return Terminal(self, name, as_server_uid=True, squash=squash)
+
+    def client_terminal(self, name="client", squash=None):
+        return Terminal(self, name, as_server_uid=False, squash=squash)
+
+    def drain(self, exclude=None):
+        for term in self.terminals:
+            if term is not exclude:
+                term.drain()
+
+    def pause(self, seconds):
+        """Sleep while keeping every terminal's output flowing."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.drain()
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    # -------------------------------------------------------------- setup --
+    def parse_args(self, argv):
+        parser = argparse.ArgumentParser(
+            prog="lab demo {}".format(self.stage.id),
+            description=self.description or self.stage.lesson)
+        parser.add_argument(
+            "--fast", action="store_true",
+            default=os.environ.get("LAB_DEMO_FAST", "") not in ("", "0"),
+            help="shorten the servers' sleeps (LAB_SLEEP) where the demo "
+                 "would otherwise wait (also LAB_DEMO_FAST=1)")
+        args = parser.parse_args(argv)
+        self.fast = args.fast
+        return args
+
+    def setup(self):
+        for tool in ("bash",) + (("setpriv",) if is_root() else ()):
+            if shutil.which(tool) is None:
+                raise EnvironmentProblem("`{}` is not installed".format(tool))
+        self.workdir = Path(tempfile.mkdtemp(prefix="{}{}-".format(TMP_PREFIX, self.stage.id)))
+        (self.workdir / "bin").mkdir()
+        for source in sorted(self.stage.directory.glob("*.py")):
+            if source.name != "demo.py":
+                shutil.copy(source, self.workdir / source.name)
+        shutil.copy(LABS_DIR / "client3.py", self.workdir / "client3.py")
+        # `python3` in the server terminal is an interpreter the server's uid
+        # can run (ours may live under /root).
+        python = server_python(self.server_uid if is_root() else None)
+        os.symlink(python, self.workdir / "bin" / "python3")
+        os.chmod(self.workdir, 0o755)
+        if is_root():
+            for path in [self.workdir, self.workdir / "bin"] + list(self.workdir.glob("*.py")):
+                os.lchown(path, self.server_uid, self.server_uid)
+        # Orphans of the shells (a killed server's children) come back to us,
+        # not to PID 1, so we can reap them: nothing is left as a zombie.
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        self.wait_port_free()
+
+    def who(self):
+        if is_root():
+            return ("You are root, so the server terminal runs as the unprivileged uid {} "
+                    "(like `lab check`); the client terminals run as root.".format(self.server_uid))
+        return "You are uid {}: every terminal runs as you.".format(os.getuid())
+
+    # ----------------------------------------------------------- port 8888 --
+    def listeners(self):
+        found = []
+        try:
+            conns = psutil.net_connections(kind="tcp")
+        except psutil.Error:
+            conns = []
+        for conn in conns:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == PORT:
+                found.append(conn.pid)
+        return found
+
+    def wait_port_free(self, timeout=5):
+        """No process may LISTEN on 8888 (TIME_WAIT is fine: SO_REUSEADDR)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.listeners()
+            if not pids and self._can_bind():
+                return
+            if time.monotonic() >= deadline:
+                raise EnvironmentProblem(
+                    "port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)".format(
+                        PORT, self._describe(pids), PORT))
+            time.sleep(0.2)
+
+    @staticmethod
+    def _can_bind():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("", PORT))
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
+    @staticmethod
+    def _describe(pids):
+        names = []
+        for pid in pids:
+            if pid is None:
+                names.append("a process of another user (run as root to see it)")
+                continue
+            try:
+                proc = psutil.Process(pid)
+                names.append("PID {} ({}, user {}: {})".format(
+                    pid, proc.name(), proc.username(), " ".join(proc.cmdline())[:120]))
+            except psutil.Error:
+                names.append("PID {}".format(pid))
+        return ", ".join(names) or "another program"
+
+    def wait_listening(self, server_proc, timeout=10):
+        """Wait until the server's listening socket is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                for conn in server_proc.connections(kind="tcp"):
+                    if conn.status == psutil.CONN_LISTEN and conn.laddr.port == PORT:
+                        return
+            except psutil.Error:
+                break
+            self.pause(0.1)
+        self.not_reproduced("the server listening on port {}".format(PORT),
+                            "it is not listening")
+
+    # ------------------------------------------------------------ zombies --
+    @staticmethod
+    def children(proc):
+        try:
+            return proc.children()
+        except psutil.Error:
+            return []
+
+    @staticmethod
+    def zombies(proc):
+        found = []
+        for child in Demo.children(proc):
+            try:
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass
+            except psutil.Error:
+                pass
+        return found
+
+    def settle(self, server_proc, timeout=15):
+        """Wait until every child of the server has exited (zombies left as
+        they are); return the zombie children."""
+        deadline = time.monotonic() + timeout
+        while True:
+            kids = self.children(server_proc)
+            alive = []
+            for kid in kids:
+                try:
+                    if kid.status() != psutil.STATUS_ZOMBIE:
+                        alive.append(kid)
+                except psutil.Error:
+                    pass
+            if not alive or time.monotonic() >= deadline:
+                break
+            self.pause(0.2)
+        self.pause(0.5)             # let a last SIGCHLD be handled
+        return self.zombies(server_proc)
+
+    def reap_orphans(self, timeout=5):
+        """Reap the orphans reparented to us (we are a child subreaper)."""
+        mine = {t.pid for t in self.terminals}
+        deadline = time.monotonic() + timeout
+        while True:
+            others = [c for c in self.children(psutil.Process()) if c.pid not in mine]
+            pending = False
+            for child in others:
+                try:
+                    pid, _ = os.waitpid(child.pid, os.WNOHANG)
+                    if pid == 0:
+                        pending = True
+                except ChildProcessError:
+                    pass
+            if not pending or time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
+
+    # ------------------------------------------------------------ cleanup --
+    def _in_workdir(self, proc):
+        if self.workdir is None:
+            return False
+        root = str(self.workdir)
+        try:
+            if proc.cwd().startswith(root):
+                return True
+        except psutil.Error:
+            pass
+        try:
+            return any(root in arg for arg in proc.cmdline())
+        except psutil.Error:
+            return False
+
+    def _leftovers(self):
+        """Every process the demo started that still exists."""
+        found = {}
+        # 1. the session of every shell: the shell, the server, its
+        #    children, curl, client3 and its children
+        for term in self.terminals:
+            for proc in term.processes():
+                found[proc.pid] = proc
+        # 2. `pkill -u <server uid>`, limited to what runs from our
+        #    directory (as root: the server's uid; else: us). `lab check`
+        #    may be using the same uid right now: not ours to kill.
+        me = os.getpid()
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid != me and proc.pid not in found and self._in_workdir(proc):
+                found[proc.pid] = proc
+        return found
+
+    def cleanup(self):
+        """Kill everything the demo started, wait for it, reap it."""
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.screen.end_line()
+            killed = {}
+            for _ in range(5):               # again, in case one was forking
+                victims = {pid: p for pid, p in self._leftovers().items()
+                           if pid not in killed}
+                if not victims:
+                    break
+                for proc in victims.values():
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
+                killed.update(victims)
+                time.sleep(0.1)
+            for term in self.terminals:
+                try:
+                    term.child.close(force=True)
+                except Exception:  # noqa: BLE001 - best effort
+                    pass
+            # The killed processes' children (zombies included) are
+            # reparented to us, the subreaper: reap until all are gone.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                self.reap_orphans(timeout=0)
+                if not any(psutil.pid_exists(pid) for pid in killed):
+                    break
+                time.sleep(0.1)
+            deadline = time.monotonic() + 5
+            while self.listeners() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            signal.signal(signal.SIGINT, old_int)
+
+    # ---------------------------------------------------------------- run --
+    def run(self, body, argv=None):
+        """Parse arguments, run body(self), clean up, exit with the verdict."""
+        self.parse_args(sys.argv[1:] if argv is None else argv)
+
+        def on_signal(signum, frame):
+            raise Interrupted(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGHUP, on_signal)
+        started = time.monotonic()
+        code = EXIT_OK
+        try:
+            self.title("lab demo {}: {} - {}".format(
+                self.stage.id, self.stage.title, self.stage.lesson))
+            self.setup()
+            self.note(self.who())
+            self.note("Working directory: {} (a copy of {}/ and client3.py){}".format(
+                self.workdir, self.stage.slug, "; --fast: shorter sleeps" if self.fast else ""))
+            body(self)
+        except PhenomenonNotReproduced as exc:
+            self.screen.say("")
+            self.screen.say("PHENOMENON NOT REPRODUCED: {}".format(exc), "1;31")
+            code = EXIT_NOT_REPRODUCED
+        except EnvironmentProblem as exc:
+            self.screen.say("")
+            self.screen.say("CANNOT RUN THIS DEMO HERE: {}".format(exc), "1;31")
+            code = EXIT_ENVIRONMENT
+        except (KeyboardInterrupt, Interrupted):
+            self.screen.say("")
+            self.screen.say("Interrupted: cleaning up.", "1;31")
+            code = EXIT_INTERRUPTED
+        except Exception:  # noqa: BLE001 - a bug in the demo itself
+            self.screen.say("")
+            self.screen.say("DEMO ERROR (a bug in the demo, not in the server):", "1;31")
+            self.screen.say(traceback.format_exc(), wrap=False)
+            code = EXIT_ERROR
+        finally:
+            self.cleanup()
+        if code == EXIT_OK:
+            self.screen.say("")
+            self.screen.say("Demo {} complete: every phenomenon showed ({:.0f} s).".format(
+                self.stage.id, time.monotonic() - started), "1;32")
+        sys.stdout.flush()
+        sys.exit(code)
+
+
+# ------------------------------------------------------------- helpers ---
+
+def _status(proc):
+    try:
+        return proc.status()
+    except psutil.Error:
+        return None
+
+
+def quote(text):
+    return shlex.quote(str(text))
+
+
+def ss_listen_queue():
+    """(Recv-Q, Send-Q) of the socket listening on 8888, from `ss -ltn`.
+
+    For a listening socket Recv-Q is the number of connections the kernel
+    has completed that nobody accepted yet, Send-Q the backlog size.
+    None when ss is not installed.
+    """
+    if shutil.which("ss") is None:
+        return None
+    out = subprocess.run(["ss", "-Hltn", "sport = :{}".format(PORT)],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, timeout=10).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "LISTEN":
+            return int(fields[1]), int(fields[2])
+    return None
+
+
+def last_number(text):
+    """The last line of `text` that is only a number (3d's client count)."""
+    numbers = re.findall(r"^\s*(\d+)\s*$", (text or "").replace("\r", ""), re.M)
+    return int(numbers[-1]) if numbers else None
+
+
+def soft_limit(pid, name):
+    """A process's soft limit from /proc/PID/limits ("Max open files",
+    "Max processes"), as an int or "unlimited". Reading it needs no
+    privilege (prlimit() on another uid's process needs CAP_SYS_RESOURCE)."""
+    try:
+        with open("/proc/{}/limits".format(pid)) as limits:
+            for line in limits:
+                if line.startswith(name):
+                    value = line[len(name):].split()[0]
+                    return int(value) if value.isdigit() else value
+    except OSError:
+        pass
+    return None
+
+
+def established_to_port(proc):
+    """The ESTABLISHED TCP connections of `proc` to port 8888."""
+    try:
+        return [c for c in proc.connections(kind="tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == PORT]
+    except psutil.Error:
+        return []
