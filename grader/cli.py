@@ -4,12 +4,14 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 import traceback
 from pathlib import Path
 
 from . import __version__, netns
+from . import batch, rubric
 from .formats import FORMATS
-from .report import Report
+from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
 from .stages import CHECK_IDS, STAGES, find_stage
 from .submission import SubmissionError, find_server
@@ -98,32 +100,67 @@ def cmd_check(args):
     machine = args.format != "text"
     # Human text never shares a stream with JSON or XML.
     human = sys.stderr if machine and args.output is None else sys.stdout
+    if args.quiet:
+        human = open(os.devnull, "w")
     progress = Progress(human, stage, verbose=args.verbose)
+    points = load_rubric(args.rubric)
     submission = args.file or default_submission(stage)
     try:
         try:
             server = find_server(submission, stage)
         except SubmissionError as e:
-            report = Report(stage=stage.id, submission=str(submission), message=str(e))
+            report = error_report(stage, submission, str(e), points)
             progress.summary(report)
         else:
             progress.header(stage, server, netns.available())
             report = grade(stage, server, port=args.port, total=args.timeout, only=only,
-                           progress=progress)
+                           progress=progress, slot=args.slot, rubric=points)
             progress.summary(report)
     except KeyboardInterrupt:
-        report = Report(stage=stage.id, submission=str(submission),
-                        message="interrupted (Ctrl-C)")
+        report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
         human.write("\nlab: interrupted; the server and everything it started are gone\n")
     except Exception:
-        report = Report(stage=stage.id, submission=str(submission),
-                        message="the grader failed: " + traceback.format_exc(limit=5))
+        report = error_report(stage, submission,
+                              "the grader failed: " + traceback.format_exc(limit=5), points)
         progress.summary(report)
     if machine:
         write_results(FORMATS[args.format]([report], single=True), args.output)
     elif args.output:
         write_results(FORMATS["json"]([report], single=True), args.output)
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(report.status, EXIT_ERROR)
+
+
+def load_rubric(path):
+    try:
+        return rubric.load(path)
+    except rubric.RubricError as e:
+        raise UsageError(str(e))
+
+
+def cmd_grade(args):
+    stage = stage_arg(args.stage)
+    points = load_rubric(args.rubric)
+    if not args.paths:
+        raise UsageError("name the submissions: lab grade --stage 3g PATH...")
+    machine = args.format != "text"
+    human = sys.stderr if machine and args.output is None else sys.stdout
+    bar = batch.BatchProgress(human)
+    started = time.monotonic()
+    try:
+        reports, jobs = batch.grade_all(stage, args.paths, args, rubric=points, progress=bar)
+    except KeyboardInterrupt:
+        human.write("\nlab: interrupted; nothing a submission started is left running\n")
+        return EXIT_ERROR
+    bar.summary(reports, jobs, time.monotonic() - started)
+    writers = dict(FORMATS, csv=batch.write_csv)
+    if machine:
+        write_results(writers[args.format](reports, single=False), args.output)
+    for fmt, path in (("csv", args.csv), ("json", args.json)):
+        if path:
+            write_results(writers[fmt](reports, single=False), path)
+    if any(r.status == "error" for r in reports):
+        return EXIT_ERROR
+    return EXIT_FAIL if any(r.status == "fail" for r in reports) else EXIT_PASS
 
 
 def build_parser():
@@ -150,20 +187,31 @@ def build_parser():
     add_grading_options(p)
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
     p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--slot", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="grade a whole class: one report per submission")
+    p.add_argument("--stage", required=True, help="3a ... 3g")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="a submission: a server file, or a folder holding one")
+    add_grading_options(p, formats=["csv"])
+    p.add_argument("--jobs", "-j", type=int, default=0,
+                   help="submissions at once (default: one per core, where isolation allows)")
+    p.add_argument("--csv", metavar="FILE", help="also write a CSV of all results")
+    p.add_argument("--json", metavar="FILE", help="also write a JSON of all results")
+    p.set_defaults(func=cmd_grade)
     return parser
 
 
-def add_grading_options(p):
-    p.add_argument("--format", choices=sorted(["text"] + list(FORMATS)), default="text")
+def add_grading_options(p, formats=()):
+    p.add_argument("--format", choices=sorted(["text"] + list(FORMATS) + list(formats)),
+                   default="text")
+    p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
     p.add_argument("--output", "-o", metavar="FILE", help="write results there, not to stdout")
     p.add_argument("--port", type=int, default=8888, help="the port the server listens on")
     p.add_argument("--timeout", type=float, default=TOTAL_SECONDS,
                    help="the bound on grading one submission, in seconds")
-
-
-class Parser(argparse.ArgumentParser):
-    pass
 
 
 def main(argv=None):

@@ -32,8 +32,9 @@ class Report:
 
     def finish(self):
         """Score and status from the checks (status error stays error)."""
-        self.score = round(sum(c.points for c in self.checks), 2)
-        self.max_score = round(sum(c.max_points for c in self.checks), 2)
+        if self.checks:
+            self.score = round(sum(c.points for c in self.checks), 2)
+            self.max_score = round(sum(c.max_points for c in self.checks), 2)
         if self.status != "error":
             required = [c for c in self.checks if c.required]
             errors = [c.id for c in required if c.status == "error"]
@@ -56,6 +57,15 @@ class Report:
             check["points"] = _number(check["points"])
             check["max_points"] = _number(check["max_points"])
         return data
+
+
+def error_report(stage, submission, message, rubric=None) -> Report:
+    """A report for a submission that could not be graded: score 0 of the
+    stage's maximum, and why."""
+    points = rubric or {}
+    report = Report(stage=stage.id, submission=str(submission), message=message)
+    report.max_score = sum(points.get(c, 1) for c in stage.required)
+    return report
 
 
 def _number(value):

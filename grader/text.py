@@ -85,8 +85,7 @@ class Progress:
 
     def summary(self, report):
         if report.status == "error" and not report.checks:
-            self.write("lab: could not grade %s: %s" % (printable(report.submission),
-                                                        printable(report.message)))
+            self.write("lab: cannot grade it: %s" % printable(report.message))
             return
         required = [c for c in report.checks if c.required]
         passed = sum(c.status == "pass" or (c.status == "skip" and c.credited)

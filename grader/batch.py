@@ -1,0 +1,178 @@
+"""`lab grade`: a whole class, each submission in its own worker process.
+
+A worker is `lab check ... --format json` in a new session: if it crashes or
+runs past its bound, it is killed with everything it started and the
+submission still gets a report (status error). Submissions run in parallel
+only where each check gets a private network namespace, so that servers
+which all hard-code port 8888 never reach each other; otherwise one after
+another.
+"""
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+from . import identity, netns
+from .report import CheckResult, Report, error_report
+from .sandbox import become_subreaper, printable
+
+MARGIN_SECONDS = 30      # a worker's bound: the submission's, plus start-up and clean-up
+
+
+def report_from_dict(data) -> Report:
+    checks = [CheckResult(**{k: v for k, v in c.items() if k in CheckResult.__dataclass_fields__})
+              for c in data.get("checks", [])]
+    fields = {k: v for k, v in data.items() if k in Report.__dataclass_fields__ and k != "checks"}
+    return Report(checks=checks, **fields)
+
+
+class Worker:
+    def __init__(self, stage, path, slot, args, rubric):
+        self.path = path
+        self.rubric = rubric
+        self.slot = slot
+        self.stage = stage
+        fd, self.result_file = tempfile.mkstemp(prefix="lab-grade-", suffix=".json")
+        os.close(fd)
+        argv = [sys.executable, "-m", "grader", "check", stage.id, str(path),
+                "--format", "json", "--output", self.result_file, "--quiet",
+                "--slot", str(slot), "--timeout", str(args.timeout), "--port", str(args.port)]
+        if args.rubric:
+            argv += ["--rubric", args.rubric]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+            + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        self.deadline = time.monotonic() + args.timeout + MARGIN_SECONDS
+        self.bound = args.timeout + MARGIN_SECONDS
+        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True, env=env)
+
+    def done(self):
+        return self.popen.poll() is not None or time.monotonic() > self.deadline
+
+    def finish(self) -> Report:
+        timed_out = self.popen.poll() is None
+        _kill_tree(self.popen)
+        stderr = self.popen.stderr.read().decode("utf-8", "replace")
+        self.popen.stderr.close()
+        try:
+            with open(self.result_file) as f:
+                report = report_from_dict(json.load(f))
+        except (OSError, ValueError):
+            report = error_report(self.stage, self.path, "", self.rubric)
+            report.message = ("timed out after %d s" % self.bound if timed_out else
+                              "the grader's worker failed (%s): %s" % (
+                                  _describe_exit(self.popen.returncode),
+                                  printable(stderr.strip().splitlines()[-1] if stderr.strip() else "")))
+        finally:
+            os.unlink(self.result_file)
+        report.submission = str(self.path)
+        return report
+
+
+def _describe_exit(code):
+    return "killed by signal %d" % -code if code and code < 0 else "status %s" % code
+
+
+def _kill_tree(popen):
+    """The worker, its session, and whatever re-parented to us meanwhile."""
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    popen.wait()
+    for child in psutil.Process().children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
+
+
+def grade_all(stage, paths, args, rubric=None, progress=None):
+    """Reports for every path, in the order given."""
+    become_subreaper()
+    parallel = netns.available() and identity.is_root()
+    jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(paths))) if parallel else 1
+    reports = [None] * len(paths)
+    queue = list(enumerate(paths))
+    running = {}                    # slot -> (index, worker)
+    free_slots = list(range(jobs))
+    while queue or running:
+        while queue and free_slots:
+            index, path = queue.pop(0)
+            slot = free_slots.pop(0)
+            running[slot] = (index, Worker(stage, path, slot, args, rubric))
+        time.sleep(0.05)
+        for slot, (index, worker) in list(running.items()):
+            if worker.done():
+                reports[index] = worker.finish()
+                del running[slot]
+                free_slots.append(slot)
+                if progress:
+                    progress(reports[index], sum(r is not None for r in reports), len(paths))
+    return reports, jobs
+
+
+def write_csv(reports, single=False):
+    """One row per submission, one column per check."""
+    ids = []
+    for report in reports:
+        for check in report.checks:
+            if check.id not in ids:
+                ids.append(check.id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["submission", "stage", "status", "score", "max_score", "seconds", "message"] + ids)
+    for r in reports:
+        by_id = {c.id: c.status for c in r.checks}
+        writer.writerow([r.submission, r.stage, r.status, r.score, r.max_score,
+                         round(r.seconds, 2), r.message] + [by_id.get(i, "") for i in ids])
+    return out.getvalue()
+
+
+class BatchProgress:
+    """A progress bar over the submissions (on a terminal), then a summary."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, report, done, total):
+        line = "[%-30s] %d/%d  %s: %s %s/%s" % (
+            "#" * (30 * done // total), done, total, printable(report.submission),
+            report.status, _n(report.score), _n(report.max_score))
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if done == total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def summary(self, reports, jobs, seconds):
+        width = max([len(printable(r.submission)) for r in reports] + [10])
+        self.stream.write("\n%-*s  %-6s %7s  %s\n" % (width, "submission", "status", "score",
+                                                        "failed checks (or why)"))
+        for r in reports:
+            failed = [c.id for c in r.checks if c.required and c.status in ("fail", "error")]
+            why = ", ".join(failed) if failed else printable(r.message.splitlines()[0]
+                                                             if r.message else "")
+            self.stream.write("%-*s  %-6s %7s  %s\n" % (
+                width, printable(r.submission), r.status,
+                "%s/%s" % (_n(r.score), _n(r.max_score)), why))
+        counts = {s: sum(r.status == s for r in reports) for s in ("pass", "fail", "error")}
+        self.stream.write("\n%d submissions in %.1f s (%d at a time): %d pass, %d fail, %d error\n"
+                          % (len(reports), seconds, jobs, counts["pass"], counts["fail"],
+                             counts["error"]))
+        self.stream.flush()
+
+
+def _n(value):
+    return int(value) if float(value).is_integer() else value
