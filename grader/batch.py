@@ -35,16 +35,15 @@ def report_from_dict(data) -> Report:
 
 
 class Worker:
-    def __init__(self, stage, path, slot, args, rubric):
+    def __init__(self, stage, path, args, rubric):
         self.path = path
         self.rubric = rubric
-        self.slot = slot
         self.stage = stage
         fd, self.result_file = tempfile.mkstemp(prefix="lab-grade-", suffix=".json")
         os.close(fd)
         argv = [sys.executable, "-m", "grader", "check", stage.id, str(path),
                 "--format", "json", "--output", self.result_file, "--quiet",
-                "--slot", str(slot), "--timeout", str(args.timeout), "--port", str(args.port)]
+                "--timeout", str(args.timeout), "--port", str(args.port)]
         if args.rubric:
             argv += ["--rubric", args.rubric]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -58,9 +57,9 @@ class Worker:
     def done(self):
         return self.popen.poll() is not None or time.monotonic() > self.deadline
 
-    def finish(self) -> Report:
+    def finish(self, others) -> Report:
         timed_out = self.popen.poll() is None
-        _kill_tree(self.popen)
+        _kill_tree(self.popen, others)
         stderr = self.popen.stderr.read().decode("utf-8", "replace")
         self.popen.stderr.close()
         try:
@@ -82,19 +81,29 @@ def _describe_exit(code):
     return "killed by signal %d" % -code if code and code < 0 else "status %s" % code
 
 
-def _kill_tree(popen):
-    """The worker, its session, and whatever re-parented to us meanwhile."""
+def _kill_tree(popen, others):
+    """Kill the worker and its session; then whatever re-parented to us (we
+    are a subreaper) from under it: a server it started, a daemon."""
     try:
         os.killpg(popen.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     popen.wait()
-    for child in psutil.Process().children():
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
+    for _ in range(100):
+        strays = [c for c in psutil.Process().children() if c.pid not in others]
+        if not strays:
+            break
+        for child in strays:
+            try:
+                for proc in child.children(recursive=True) + [child]:
+                    proc.kill()
+            except psutil.Error:
+                pass
+            try:
                 os.waitpid(child.pid, os.WNOHANG)
-        except (psutil.Error, ChildProcessError):
-            pass
+            except ChildProcessError:
+                pass
+        time.sleep(0.01)
 
 
 def grade_all(stage, paths, args, rubric=None, progress=None):
@@ -104,21 +113,17 @@ def grade_all(stage, paths, args, rubric=None, progress=None):
     jobs = max(1, min(args.jobs or os.cpu_count() or 1, len(paths))) if parallel else 1
     reports = [None] * len(paths)
     queue = list(enumerate(paths))
-    running = {}                    # slot -> (index, worker)
-    free_slots = list(range(jobs))
+    running = []                    # (index, worker)
     while queue or running:
-        while queue and free_slots:
+        while queue and len(running) < jobs:
             index, path = queue.pop(0)
-            slot = free_slots.pop(0)
-            running[slot] = (index, Worker(stage, path, slot, args, rubric))
+            running.append((index, Worker(stage, path, args, rubric)))
         time.sleep(0.05)
-        for slot, (index, worker) in list(running.items()):
-            if worker.done():
-                reports[index] = worker.finish()
-                del running[slot]
-                free_slots.append(slot)
-                if progress:
-                    progress(reports[index], sum(r is not None for r in reports), len(paths))
+        for index, worker in [r for r in running if r[1].done()]:
+            running.remove((index, worker))
+            reports[index] = worker.finish(others={w.popen.pid for _, w in running})
+            if progress:
+                progress(reports[index], sum(r is not None for r in reports), len(paths))
     return reports, jobs
 
 

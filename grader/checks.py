@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from .client import REQUEST, burst, fetch, read, Exchange, status_code, starts_with_blank_line
+from .client import REQUEST, close, burst, fetch, read, Exchange, status_code, starts_with_blank_line
 from .stages import CLIENT3
 
 CHECKS = {}
@@ -106,7 +106,7 @@ def closes(run):
         expect_response(exchange)
         read(sock, exchange, time.monotonic() + 1.0, until_closed=True)
     finally:
-        sock.close()
+        close(sock)
     if not exchange.closed:
         raise Fail(
             "the response arrived, but the connection was still open 1 s later (no EOF)",
@@ -126,7 +126,7 @@ def concurrent(run):
         time.sleep(0.2)     # let the server take the silent client first
         exchange = fetch(server, timeout=3)
     finally:
-        silent.close()
+        close(silent)
     if not exchange.complete:
         raise Fail(
             "while one client was connected and silent, a second client got %s within 3 s"
@@ -200,7 +200,7 @@ def fd_limit(run):
         exchange = fetch(server, timeout=5)
     finally:
         for sock in clients:
-            sock.close()
+            close(sock)
     if not exchange.complete:
         raise Fail(
             "with %d connections open%s, a new request got %s within 5 s"
@@ -249,7 +249,7 @@ def reaps(run):
     try:
         expect_response(fetch(server, timeout=5, sock=sock))
     finally:
-        sock.close()
+        close(sock)
     if child is None:
         raise Skip(NO_CHILD % "reap")
     deadline = time.monotonic() + 10
@@ -286,7 +286,7 @@ def reaps_burst(run):
     try:
         expect_response(fetch(server, timeout=5, sock=sock))
     finally:
-        sock.close()
+        close(sock)
     if child is None:
         second = fetch(server, timeout=5)
         if not second.complete:
@@ -341,7 +341,7 @@ def survives_child_kill(run):
             pass
         time.sleep(0.3)
     finally:
-        sock.close()
+        close(sock)
     if not server.alive():
         raise Fail("the server died when its child was killed (%s)%s"
                    % (server.exit_description(), run.last_error()),

@@ -114,7 +114,7 @@ def cmd_check(args):
         else:
             progress.header(stage, server, netns.available())
             report = grade(stage, server, port=args.port, total=args.timeout, only=only,
-                           progress=progress, slot=args.slot, rubric=points)
+                           progress=progress, rubric=points)
             progress.summary(report)
     except KeyboardInterrupt:
         report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
@@ -188,7 +188,6 @@ def build_parser():
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
     p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--slot", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("grade", help="grade a whole class: one report per submission")

@@ -9,6 +9,7 @@ import errno
 import re
 import selectors
 import socket
+import struct
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,23 @@ REQUEST = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\nUser-Agent: lab-check
 BODY = b"Hello, World!"
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
+
+
+def close(sock):
+    """Close a client socket without leaving the server's port in TIME_WAIT.
+
+    When the server closed first, its side of the connection would linger in
+    TIME_WAIT for a minute, and a server that does not set SO_REUSEADDR
+    (socketserver's default) could not bind its port again for the next
+    check. Closing with a reset (SO_LINGER 0) ends both sides at once.
+    """
+    try:
+        sock.setblocking(False)
+        if sock.recv(1, socket.MSG_PEEK) == b"":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
 
 
 def split_response(raw: bytes):
@@ -105,7 +123,7 @@ def fetch(server, timeout: float, until_closed=False, sock=None) -> Exchange:
         exchange.error = e.strerror or str(e)
     finally:
         if own and sock is not None:
-            sock.close()
+            close(sock)
     if not exchange.complete:
         exchange.seconds = time.monotonic() - start
     return exchange
@@ -141,7 +159,7 @@ def burst(server, count: int, timeout: float, resend: float = 0.05):
         sel.unregister(sock)
         connecting.pop(sock, None)
         received.pop(sock, None)
-        sock.close()
+        close(sock)
 
     try:
         for _ in range(count):
@@ -183,4 +201,4 @@ def burst(server, count: int, timeout: float, resend: float = 0.05):
     finally:
         sel.close()
         for sock in list(connecting) + list(received) + spare:
-            sock.close()
+            close(sock)

@@ -5,6 +5,7 @@ host uses: RLIMIT_NPROC (`ulimit -u`) counts every process of a uid and never
 binds root, and a different uid cannot signal the grader.
 """
 
+import fcntl
 import os
 import pwd
 
@@ -29,6 +30,40 @@ def server_uid(slot: int = 0) -> int:
         except KeyError:
             base = DEFAULT_SERVER_UID
     return int(base) + slot
+
+
+LOCK_DIR = "/tmp/lab-server-uids"
+MAX_SLOTS = 64
+
+
+class ServerUid:
+    """A server uid claimed for as long as this object lives: no other grader
+    or demo on this host uses it meanwhile (an flock per uid)."""
+
+    def __init__(self, uid, lock_fd):
+        self.uid = uid
+        self._lock_fd = lock_fd
+
+    def release(self):
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def claim_server_uid() -> ServerUid:
+    """Claim the first free server uid (server_uid(0), then 1, ...)."""
+    os.makedirs(LOCK_DIR, mode=0o755, exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        uid = server_uid(slot)
+        fd = os.open(os.path.join(LOCK_DIR, "%d.lock" % uid),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return ServerUid(uid, fd)
+    raise RuntimeError("all %d server uids are in use by other graders" % MAX_SLOTS)
 
 
 def drop_privileges_argv(uid: int) -> list:

@@ -128,7 +128,7 @@ def _not_compiling(report, stage, ids, points, syntax, submission, progress):
 
 
 def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
-          progress=None, isolate_network=None, slot=0, rubric=None) -> Report:
+          progress=None, isolate_network=None, rubric=None) -> Report:
     """Grade `submission` for `stage`; never raises for the submission's sake."""
     report = Report(stage=stage.id, submission=str(submission))
     started = time.monotonic()
@@ -138,9 +138,8 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
     if syntax:
         return _not_compiling(report, stage, ids, points, syntax, submission, progress)
     try:
-        sandbox = Sandbox(Path(submission), slot=slot, port=port,
-                          isolate_network=isolate_network)
-    except (GraderError, OSError) as e:
+        sandbox = Sandbox(Path(submission), port=port, isolate_network=isolate_network)
+    except (GraderError, OSError, RuntimeError) as e:
         report.status, report.message = "error", str(e)
         return report
     with sandbox:

@@ -303,15 +303,17 @@ def _decode_ip(hexip, width):
 class Sandbox:
     """Where one submission runs. Use as a context manager."""
 
-    def __init__(self, submission: Path, slot: int = 0, port: int = 8888,
-                 isolate_network=None):
+    def __init__(self, submission: Path, port: int = 8888, isolate_network=None):
         self.submission = Path(submission)
         self.port = port
-        self.uid = identity.server_uid(slot) if identity.is_root() else None
+        self._claim = identity.claim_server_uid() if identity.is_root() else None
+        self.uid = self._claim.uid if self._claim else None
         self.python = python_for(self.uid)
         self.use_netns = netns.available() if isolate_network is None else isolate_network
         become_subreaper()
         self._children_before = {p.pid for p in psutil.Process().children()}
+        if self.uid is not None:
+            self.kill_all()     # whatever a crashed grader left under this uid
         self.workdir = Path(tempfile.mkdtemp(prefix="lab-check-"))
         self.server_file = self.workdir / self.submission.name
         shutil.copyfile(self.submission, self.server_file)
@@ -327,8 +329,12 @@ class Sandbox:
         self.close()
 
     def close(self):
-        self.kill_all()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            self.kill_all()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._claim:
+                self._claim.release()
 
     # -- starting ------------------------------------------------------------
     def _limits(self, nofile):
