@@ -86,6 +86,8 @@ def available() -> bool:
     """Whether this process may create network namespaces (root, not in a
     container that withholds CAP_SYS_ADMIN)."""
     global _available
+    if os.environ.get("LAB_NETNS") == "off":     # to grade as a container does
+        return False
     if _available is None:
         try:
             NetNamespace().close()

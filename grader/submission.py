@@ -12,7 +12,13 @@ class SubmissionError(Exception):
 def find_server(path, stage) -> Path:
     """The server file of a submission: the file itself, or the one Python
     file of a folder (webserver3X.py if there are several)."""
-    path = Path(path)
+    try:
+        return _find_server(Path(path), stage)
+    except OSError as e:
+        raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
+
+
+def _find_server(path, stage):
     if not path.exists():
         raise SubmissionError("%s: no such file or folder" % path)
     if path.is_dir():

@@ -14,12 +14,18 @@ from grader.stages import STAGES  # noqa: E402
 REFERENCES = {sid: stage.server for sid, stage in STAGES.items()}
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
 def lab(*args, timeout=300, cwd=REPO, user=None, env=None):
     """Run `python3 -m grader ARGS` in a subprocess; the CompletedProcess.
     `user`: a uid to run it as (via setpriv), to test the non-root grader."""
     argv = [sys.executable, "-m", "grader", *map(str, args)]
     if user is not None:
-        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups"] + argv
+        # The system's python3 (with Debian's python3-psutil): the test
+        # runner's own may live where another user cannot import from.
+        argv = ["setpriv", "--reuid=%d" % user, "--regid=%d" % user, "--clear-groups",
+                SYSTEM_PYTHON, "-m", "grader", *map(str, args)]
     full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
     return subprocess.run(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)

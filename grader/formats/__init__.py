@@ -15,5 +15,10 @@ def write_json(reports, single):
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+from .exercism import write_exercism        # noqa: E402
+from .gradescope import write_gradescope    # noqa: E402
+from .junit import write_junit              # noqa: E402
+
 # name -> writer(reports, single) -> str
-FORMATS = {"json": write_json}
+FORMATS = {"json": write_json, "gradescope": write_gradescope,
+           "exercism": write_exercism, "junit": write_junit}

@@ -1,0 +1,224 @@
+"""The lab command on bad input: a clear message and exit status 2, never a
+traceback; on learners' usual mistakes: a failing check that teaches."""
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from helpers import REFERENCES, lab, lab_json, verdicts
+
+ARTICLE_3A_AS_TRANSLATED = textwrap.dedent('''\
+    import socket
+
+    SERVER_ADDRESS = (HOST, PORT) = '', 8888
+    REQUEST_QUEUE_SIZE = 5
+
+    def handle_request(client_connection):
+        request = client_connection.recv(1024)
+        print(request.decode())
+        http_response = b"""
+    HTTP/1.1 200 OK
+
+    Hello, World!
+    """
+        client_connection.sendall(http_response)
+
+    def serve_forever():
+        listen_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listen_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listen_socket.bind(SERVER_ADDRESS)
+        listen_socket.listen(REQUEST_QUEUE_SIZE)
+        while True:
+            client_connection, client_address = listen_socket.accept()
+            handle_request(client_connection)
+            client_connection.close()
+
+    if __name__ == '__main__':
+        serve_forever()
+    ''')
+
+
+def no_traceback(done):
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_no_command_prints_help():
+    done = lab()
+    assert done.returncode == 2 and "usage: lab" in done.stdout
+    no_traceback(done)
+
+
+def test_list_and_show():
+    done = lab("list")
+    assert done.returncode == 0
+    for sid in ("3a", "3b", "3c", "3d", "3e", "3f", "3g"):
+        assert sid in done.stdout
+    done = lab("show", "g")
+    assert done.returncode == 0 and "reaps-burst" in done.stdout
+
+
+@pytest.mark.parametrize("args, says", [
+    (("check", "3z", "x.py"), "unknown stage '3z'"),
+    (("check", "3g", "/no/such/file.py"), "no such file"),
+    (("check", "3g", REFERENCES["3g"], "--only", "serves,bogus"), "unknown check bogus"),
+    (("show", "9"), "unknown stage"),
+])
+def test_usage_errors(args, says):
+    done = lab(*args)
+    assert done.returncode == 2
+    assert says in done.stdout + done.stderr
+    no_traceback(done)
+
+
+def test_missing_file_still_writes_a_json_error_report(tmp_path):
+    status, report, _ = lab_json("check", "3g", tmp_path / "nope.py")
+    assert status == 2
+    assert report["status"] == "error" and "no such file" in report["message"]
+    assert report["score"] == 0 and report["max_score"] == 8
+
+
+def test_unknown_stage_with_json_still_writes_json():
+    status, report, stderr = lab_json("check", "3z", "x.py")
+    assert status == 2 and report["status"] == "error" and "unknown stage" in report["message"]
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("server.bin", b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)), "not a Python source file"),
+    ("latin1.py", "print('caf\xe9')".encode("latin-1"), "not a Python source file"),
+])
+def test_not_python(tmp_path, name, content, says):
+    path = tmp_path / name
+    path.write_bytes(content)
+    status, report, _ = lab_json("check", "3a", path)
+    assert status == 2 and says in report["message"]
+
+
+def test_folder_submissions(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = lab("check", "3a", empty)
+    assert done.returncode == 2 and "holds no .py file" in done.stderr + done.stdout
+    two = tmp_path / "two"
+    two.mkdir()
+    (two / "a.py").write_text("")
+    (two / "b.py").write_text("")
+    done = lab("check", "3a", two)
+    assert done.returncode == 2 and "name the server webserver3a.py" in done.stderr + done.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run lab as another user")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "secret.py"       # in a folder only root may enter
+    path.write_text("print(1)\n")
+    done = lab("check", "3a", path, user=64350)
+    assert done.returncode == 2 and "cannot read it" in done.stdout + done.stderr
+    no_traceback(done)
+    folder = tempfile.mkdtemp()
+    try:
+        os.chmod(folder, 0o755)
+        path = Path(folder) / "secret.py"
+        path.write_text("print(1)\n")
+        path.chmod(0)
+        done = lab("check", "3a", path, user=64350)
+        assert done.returncode == 2 and "cannot read it (Permission denied)" in done.stdout
+        no_traceback(done)
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_syntax_error_fails_serves_with_the_line(tmp_path):
+    path = tmp_path / "webserver3a.py"
+    path.write_text("import socket\n\ndef serve_forever(:\n    pass\n")
+    status, report, _ = lab_json("check", "3a", path)
+    assert status == 1
+    serves = report["checks"][0]
+    assert serves["status"] == "fail" and "line 3" in serves["message"]
+    assert all(c["status"] == "skip" for c in report["checks"][1:])
+
+
+def test_the_translated_articles_blank_line_is_explained(tmp_path):
+    path = tmp_path / "webserver3a.py"
+    path.write_text(ARTICLE_3A_AS_TRANSLATED)
+    status, report, _ = lab_json("check", "3a", path, "--only", "serves")
+    assert status == 1
+    serves = report["checks"][0]
+    assert "starts with a blank line" in serves["message"]
+    assert 'b"""\\' in serves["hint"] and "HTTP/0.9" in serves["hint"]
+
+
+def test_a_server_on_the_wrong_port_is_told_so(tmp_path):
+    path = tmp_path / "webserver3a.py"
+    path.write_text(REFERENCES["3a"].read_text().replace("8888", "8080"))
+    status, report, _ = lab_json("check", "3a", path, "--only", "serves")
+    assert status == 1
+    assert "listens on port 8080, not on port 8888" in report["checks"][0]["message"]
+
+
+def test_a_server_that_exits_shows_its_last_words(tmp_path):
+    path = tmp_path / "webserver3a.py"
+    path.write_text("raise SystemExit('no config file')\n")
+    status, report, _ = lab_json("check", "3a", path, "--only", "serves")
+    serves = report["checks"][0]
+    assert "exited with status 1 before it listened" in serves["message"]
+    assert "no config file" in serves["output"]
+
+
+def test_default_file_is_found_in_the_current_folder(tmp_path):
+    (tmp_path / "webserver3g.py").write_text(REFERENCES["3g"].read_text())
+    done = lab("check", "3g", "--only", "serves", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = lab("check", "3f", cwd=tmp_path)
+    assert done.returncode == 2 and "no webserver3f.py here" in done.stderr
+
+
+def test_json_on_stdout_and_progress_on_stderr():
+    status, report, stderr = lab_json("check", "3g", REFERENCES["3g"], "--only", "serves,closes")
+    assert status == 0 and report["status"] == "pass"
+    assert "== serves ==" in stderr
+    assert set(verdicts(report)) == {"serves", "closes"}
+    for check in report["checks"]:
+        assert set(check) >= {"id", "status", "message", "hint", "reproduce", "seconds"}
+
+
+def test_output_file_and_text_on_stdout(tmp_path):
+    out = tmp_path / "sub" / "result.json"
+    done = lab("check", "3g", REFERENCES["3g"], "--only", "serves", "--format", "json",
+               "--output", out)
+    assert done.returncode == 0
+    assert "== serves == " in done.stdout
+    assert json.loads(out.read_text())["status"] == "pass"
+
+
+def test_a_busy_port_is_named_when_grading_without_a_namespace():
+    """Without a private network namespace (as in a container), a server the
+    learner left running on 8888 would answer instead: lab refuses, and says
+    which process holds the port."""
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("127.0.0.1", 8888))
+    except OSError:
+        pytest.fail("port 8888 is busy on this machine: stop what listens there")
+    holder.listen()
+    try:
+        status, report, _ = lab_json("check", "3g", REFERENCES["3g"], "--only", "serves",
+                                     env={"LAB_NETNS": "off"})
+    finally:
+        holder.close()
+    assert status == 2 and report["status"] == "error"
+    assert "port 8888 is already in use by PID %d" % os.getpid() in report["checks"][0]["message"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run lab as another user")
+def test_the_grader_works_unprivileged():
+    """As a normal user the grader has no namespaces and no uid to drop to;
+    it grades on this machine's port 8888, one check at a time."""
+    done = lab("check", "3g", REFERENCES["3g"], user=64351, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no private network namespace here" in done.stdout

@@ -1,0 +1,89 @@
+"""Batch grading: submissions that all hard-code port 8888 never reach each
+other's servers, and nothing a submission starts outlives its grading."""
+
+import os
+import textwrap
+
+import psutil
+import pytest
+
+from helpers import REFERENCES, lab_json
+
+# A correct forking server whose body names it; both bind port 8888.
+NAMED_SERVER = textwrap.dedent('''\
+    import os, signal, socket, time
+
+    NAME = {name!r}
+
+    def reap(signum, frame):
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('', 8888))
+    s.listen(1024)
+    signal.signal(signal.SIGCHLD, reap)
+    while True:
+        conn, _ = s.accept()
+        if os.fork() == 0:
+            s.close()
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 200 OK\\r\\n\\r\\n" + NAME.encode() + b"\\n")
+            conn.close()
+            os._exit(0)
+        conn.close()
+''')
+
+
+def server_file(folder, name, body):
+    path = folder / name
+    path.mkdir()
+    (path / "server.py").write_text(NAMED_SERVER.format(name=body))
+    return path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="parallel grading needs root (namespaces)")
+def test_two_submissions_on_port_8888_get_their_own_verdicts(tmp_path):
+    hello = server_file(tmp_path, "alice", "Hello, World!")
+    other = server_file(tmp_path, "bob", "Goodbye, World!")
+    status, data, stderr = lab_json("grade", "--stage", "3g", hello, other, hello, other,
+                                    "--jobs", "2", timeout=300)
+    assert "(2 at a time)" in stderr, stderr
+    reports = data["submissions"]
+    assert [r["submission"] for r in reports] == [str(hello), str(other)] * 2
+    for report in reports:
+        serves = report["checks"][0]
+        if report["submission"] == str(hello):
+            assert report["status"] == "pass", report
+        else:
+            assert serves["status"] == "fail"
+            assert "Goodbye" in serves["message"]
+
+
+def test_batch_leaves_no_process_and_reports_every_path(tmp_path):
+    (tmp_path / "bad.py").write_text("x = (\n")
+    paths = [REFERENCES["3f"], tmp_path / "bad.py", tmp_path / "missing.py"]
+    status, data, stderr = lab_json("grade", "--stage", "3f", *paths, timeout=300)
+    assert status == 2          # one could not be graded
+    assert [r["status"] for r in data["submissions"]] == ["pass", "fail", "error"]
+    assert "1 pass, 1 fail, 1 error" in stderr
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if any("lab-check-" in part for part in (p.info["cmdline"] or []))]
+    assert not leftovers, leftovers
+
+
+def test_csv_and_json_exports(tmp_path):
+    csv_file, json_file = tmp_path / "out" / "class.csv", tmp_path / "class.json"
+    status, data, _ = lab_json("grade", "--stage", "3a", REFERENCES["3a"],
+                               "--csv", csv_file, "--json", json_file)
+    assert status == 0
+    header, row = csv_file.read_text().splitlines()
+    assert header.startswith("submission,stage,status,score,max_score")
+    assert row.startswith("%s,3a,pass,4,4" % REFERENCES["3a"])
+    assert '"submissions"' in json_file.read_text()
