@@ -114,17 +114,36 @@ def grade_all(stage, paths, args, rubric=None, progress=None):
     reports = [None] * len(paths)
     queue = list(enumerate(paths))
     running = []                    # (index, worker)
-    while queue or running:
-        while queue and len(running) < jobs:
-            index, path = queue.pop(0)
-            running.append((index, Worker(stage, path, args, rubric)))
-        time.sleep(0.05)
-        for index, worker in [r for r in running if r[1].done()]:
-            running.remove((index, worker))
-            reports[index] = worker.finish(others={w.popen.pid for _, w in running})
-            if progress:
-                progress(reports[index], sum(r is not None for r in reports), len(paths))
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                index, path = queue.pop(0)
+                running.append((index, Worker(stage, path, args, rubric)))
+            time.sleep(0.05)
+            for index, worker in [r for r in running if r[1].done()]:
+                running.remove((index, worker))
+                reports[index] = worker.finish(others={w.popen.pid for _, w in running})
+                if progress:
+                    progress(reports[index], sum(r is not None for r in reports), len(paths))
+    except KeyboardInterrupt:
+        # Stop every worker with all it started; keep what was graded.
+        for index, worker in running:
+            worker.finish(others=set())
+        for index, path in enumerate(paths):
+            if reports[index] is None:
+                reports[index] = error_report(stage, path, "interrupted (Ctrl-C) before it "
+                                              "was graded", rubric)
+        raise Interrupted(reports, jobs)
     return reports, jobs
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a batch; carries the reports (finished or not)."""
+
+    def __init__(self, reports, jobs):
+        super().__init__("interrupted")
+        self.reports = reports
+        self.jobs = jobs
 
 
 def write_csv(reports, single=False):

@@ -1,7 +1,10 @@
 """The `lab` command."""
 
 import argparse
+import contextlib
+import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -9,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns
-from . import batch, rubric
+from . import batch, bundle, rubric
 from .formats import FORMATS
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
@@ -148,9 +151,9 @@ def cmd_grade(args):
     started = time.monotonic()
     try:
         reports, jobs = batch.grade_all(stage, args.paths, args, rubric=points, progress=bar)
-    except KeyboardInterrupt:
+    except batch.Interrupted as stop:
         human.write("\nlab: interrupted; nothing a submission started is left running\n")
-        return EXIT_ERROR
+        reports, jobs = stop.reports, stop.jobs
     bar.summary(reports, jobs, time.monotonic() - started)
     writers = dict(FORMATS, csv=batch.write_csv)
     if machine:
@@ -200,6 +203,10 @@ def build_parser():
     p.add_argument("--csv", metavar="FILE", help="also write a CSV of all results")
     p.add_argument("--json", metavar="FILE", help="also write a JSON of all results")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder zip for a stage")
+    bundle.add_arguments(p)
+    p.set_defaults(func=bundle.cmd_gradescope_bundle)
     return parser
 
 
@@ -213,13 +220,81 @@ def add_grading_options(p, formats=()):
                    help="the bound on grading one submission, in seconds")
 
 
+def write_failure(args, message):
+    """Results are written even when grading could not happen (a usage
+    error, Ctrl-C, the grader crashing): the chosen format gets status error
+    and the reason, for `lab grade` once per submission named."""
+    fmt = getattr(args, "format", None) or "text"
+    grading = getattr(args, "command", None) == "grade"
+    if fmt == "text":
+        if grading or not getattr(args, "output", None):
+            return
+        fmt = "json"                    # what `lab check --output` writes by default
+    stage_name = str(getattr(args, "stage", None) or "")
+    stage = find_stage(stage_name) if stage_name else None
+    try:
+        points = rubric.load(getattr(args, "rubric", None))
+    except rubric.RubricError:
+        points = {}
+    submissions = (getattr(args, "paths", None) or [""]) if grading else \
+        [getattr(args, "file", None) or ""]
+    reports = [error_report(stage, s, message, points) if stage else
+               Report(stage=stage_name, submission=str(s), message=message)
+               for s in submissions]
+    writers = dict(FORMATS, csv=batch.write_csv)
+    targets = [(fmt, getattr(args, "output", None))]
+    if grading:
+        targets += [(f, getattr(args, f, None)) for f in ("csv", "json") if getattr(args, f, None)]
+    for name, path in targets:
+        if name in writers:
+            try:
+                write_results(writers[name](reports, single=not grading), path)
+            except Exception as e:
+                print("lab: cannot write the results: %s" % e, file=sys.stderr)
+
+
+def _loose_args(argv):
+    """--format, --output and the like from a command line that did not
+    parse, to write its (error) result where it was asked for."""
+    loose = argparse.ArgumentParser(add_help=False)
+    for names in (["--format"], ["--output", "-o"], ["--stage"], ["--rubric"],
+                  ["--csv"], ["--json"]):
+        loose.add_argument(*names)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            args, rest = loose.parse_known_args(argv)
+    except SystemExit:
+        return argparse.Namespace()
+    words = [w for w in rest if not w.startswith("-")]
+    args.command = words[0] if words else None
+    if args.command == "check":
+        args.stage = words[1] if len(words) > 1 else None
+        args.file = words[2] if len(words) > 2 else None
+    if args.format not in FORMATS and args.format != "csv":
+        args.format = "text"
+    return args
+
+
 def main(argv=None):
+    """The `lab` command; returns its exit status."""
+    # `kill` and a closed terminal clean up like Ctrl-C: servers are killed,
+    # results still written.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
+    complaints = io.StringIO()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stderr(complaints):
+            args = parser.parse_args(argv)
     except SystemExit as e:
+        sys.stderr.write(complaints.getvalue())
+        if e.code:
+            lines = complaints.getvalue().strip().splitlines()
+            write_failure(_loose_args(argv), "usage error: %s" % (lines[-1] if lines else
+                                                                   "lab " + " ".join(argv)))
         return EXIT_ERROR if e.code else EXIT_PASS
+    sys.stderr.write(complaints.getvalue())
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
@@ -227,8 +302,13 @@ def main(argv=None):
         return args.func(args)
     except UsageError as e:
         print("lab: %s" % e, file=sys.stderr)
-        if getattr(args, "format", "text") != "text":
-            report = Report(stage=getattr(args, "stage", ""), submission=str(
-                getattr(args, "file", "") or ""), message=str(e))
-            write_results(FORMATS[args.format]([report], single=True), args.output)
+        write_failure(args, str(e))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nlab: interrupted", file=sys.stderr)
+        write_failure(args, "interrupted (Ctrl-C)")
+        return EXIT_ERROR
+    except Exception:
+        traceback.print_exc()
+        write_failure(args, "the grader failed: " + traceback.format_exc(limit=5))
         return EXIT_ERROR

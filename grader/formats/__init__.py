@@ -12,7 +12,10 @@ def write_json(reports, single):
         data = reports[0].to_dict()
     else:
         data = {"submissions": [r.to_dict() for r in reports]}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    # A file name that is not UTF-8 holds lone surrogates: write them as
+    # JSON escapes, so the file stays valid UTF-8 and valid JSON.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 from .exercism import write_exercism        # noqa: E402

@@ -83,13 +83,17 @@ def summary(report):
     required = [c for c in report.checks if c.required]
     passed = sum(c.status == "pass" or (c.status == "skip" and c.credited) for c in required)
     lines = ["lab check %s %s" % (clean(report.stage), clean(report.submission))]
+    error = report.status == "error"
     if report.checks:
         lines.append("%s: %d of %d required checks pass, score %s/%s: %s" % (
-            clean(report.stage), passed, len(required), number(report.score),
+            clean(report.stage), passed, len(required), 0 if error else number(report.score),
             number(report.max_score), report.status.upper()))
-    if report.status == "error":
+    if error:
         lines.append("The grading did not complete, so the score is 0: %s" %
                      clean(report.message or "no reason given"))
+        for c in report.checks:
+            if c.required and c.status == "error":
+                lines.append("  %s: %s" % (c.id, clean(c.message)))
         lines.append("If that is about your submission, fix it and submit again; "
                      "otherwise ask your instructor to re-run the autograder.")
     return "\n".join(lines)
