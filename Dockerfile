@@ -2,7 +2,9 @@
 # uses (curl, ps, strace, lsof), the lab's servers and grader in /opt/lab3 and
 # a `lab` command. See docker/README-section.md.
 #
-#   docker compose build               (or: docker build -t lab3 .)
+#   docker compose build lab3          (or: docker build -t lab3:latest .,
+#                                       then run it with --init --pids-limit 4096
+#                                       --cap-add SYS_PTRACE, as compose.yaml does)
 #
 # No registry? `bash docker/build-base-image.sh` makes debian:bookworm-slim
 # locally with debootstrap first.
@@ -15,6 +17,7 @@ RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         python3 python3-pexpect python3-psutil python3-pytest \
+        python3-jsonschema python3-xmlschema \
         curl procps psmisc strace lsof iproute2 util-linux sudo \
         nano vim-tiny less; \
     apt-get clean; \
@@ -22,10 +25,14 @@ RUN set -eux; \
 
 # learner: the person at the keyboard (uid/gid follow the owner of the mounted
 # work/ folder, see entrypoint.sh). labserver: the uid the grader runs servers
-# as (RLIMIT_NPROC counts per uid, so nothing else may use 64123).
+# as. RLIMIT_NPROC counts the processes of a uid on the whole host, and the
+# grader kills whatever runs under that uid before it starts: nothing else may
+# use it, in this container or on the host. A native `lab check` as root
+# uses 64123 and up (one uid per grader running), so the image takes 64200.
+ARG LABSERVER_UID=64200
 RUN set -eux; \
-    groupadd --gid 64123 labserver; \
-    useradd --uid 64123 --gid 64123 --no-create-home --home-dir /nonexistent \
+    groupadd --gid "$LABSERVER_UID" labserver; \
+    useradd --uid "$LABSERVER_UID" --gid "$LABSERVER_UID" --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin --comment "lab servers under test" labserver; \
     useradd --uid 1000 --user-group --create-home --shell /bin/bash \
             --comment "lab learner" learner; \
@@ -50,7 +57,9 @@ RUN set -eux; \
 COPY labs /opt/lab3/labs
 COPY grader /opt/lab3/grader
 COPY tests /opt/lab3/tests
-COPY pyproject.toml README.md /opt/lab3/
+# (bracket wildcards: BuildKit copies the files that exist and does not fail
+# on a missing one)
+COPY pyproject.tom[l] README.m[d] /opt/lab3/
 RUN chmod -R a+rX,go-w /opt/lab3
 
 ENV LANG=C.UTF-8 \

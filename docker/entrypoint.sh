@@ -7,7 +7,7 @@ set -eu
 USER_NAME=learner
 HOME_DIR=/home/learner
 WORK=${LAB_WORK:-$HOME_DIR/work}
-SERVER_UID=$(id -u labserver 2>/dev/null || echo 64123)
+SERVER_UID=$(id -u labserver 2>/dev/null || echo 64200)
 
 note() { printf 'lab3: %s\n' "$*" >&2; }
 

@@ -13,12 +13,18 @@ import resource
 import sys
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 
 
 def main():
     spec = json.loads(sys.argv[1])
+    libc = ctypes.CDLL(None, use_errno=True)
+    if spec.get("uid") is not None:
+        # A private IPC namespace (best effort: it needs root): SysV shared
+        # memory, semaphores and message queues die with the server's last
+        # process instead of outliving it on the host.
+        libc.unshare(CLONE_NEWIPC)
     if spec.get("netns_fd") is not None:
-        libc = ctypes.CDLL(None, use_errno=True)
         if libc.setns(spec["netns_fd"], CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             sys.exit("lab: cannot enter the network namespace: " + os.strerror(err))

@@ -2,6 +2,7 @@
 each within its own time bound and all within the submission's."""
 
 import shlex
+import socket
 import threading
 import time
 import traceback
@@ -75,6 +76,13 @@ def run_check(fn, sandbox, bound):
             outcome.update(status="fail", message=f.message, hint=f.hint)
         except Skip as s:
             outcome.update(status="skip", message=s.reason, credited=s.credited)
+        except (ConnectionError, socket.timeout) as e:
+            # refused, reset or unanswered: the server's doing, not the grader's
+            outcome.update(status="fail", message="connecting to the server failed: %s"
+                           % (e.strerror or str(e) or "timed out"),
+                           hint="The server listened, then stopped taking connections on "
+                                "port 8888: did it crash, close its listening socket, or "
+                                "leave its listen queue full without calling accept()?")
         except GraderError as e:
             outcome.update(status="error", message=str(e))
         except Exception:

@@ -41,6 +41,10 @@ STACK_LIMIT = 2 * MiB            # also the size of each thread's stack
 FILE_SIZE_LIMIT = 16 * MiB
 CPU_SECONDS_LIMIT = 60           # per process
 
+# Where any uid may leave files that outlive its processes (SysV IPC dies
+# with the server's IPC namespace, see _launch.py).
+SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+
 OUTPUT_HEAD = 4096               # bytes of server output kept from the start
 OUTPUT_TAIL = 8192               # ... and from the end
 
@@ -205,8 +209,13 @@ class Server:
                 for conn in proc.connections("inet"):
                     if conn.status == psutil.CONN_LISTEN:
                         found.add((conn.laddr.ip, conn.laddr.port))
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
+            except psutil.NoSuchProcess:
                 pass
+            except psutil.AccessDenied:
+                raise GraderError(
+                    "the grader may not inspect the server's sockets (/proc/%d/fd: permission "
+                    "denied); in a container, add the SYS_PTRACE capability (compose.yaml has "
+                    "it)" % proc.pid)
         return found
 
     def wait_listening(self, timeout: float):
@@ -314,6 +323,7 @@ class Sandbox:
         self._children_before = {p.pid for p in psutil.Process().children()}
         if self.uid is not None:
             self.kill_all()     # whatever a crashed grader left under this uid
+            self.remove_traces()
         self.workdir = Path(tempfile.mkdtemp(prefix="lab-check-"))
         self.server_file = self.workdir / self.submission.name
         shutil.copyfile(self.submission, self.server_file)
@@ -331,10 +341,32 @@ class Sandbox:
     def close(self):
         try:
             self.kill_all()
+            self.remove_traces()
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
             if self._claim:
                 self._claim.release()
+
+    def remove_traces(self):
+        """Remove what the server's uid left in the world-writable places
+        (its processes are dead by now): files outlive the server."""
+        if self.uid is None:
+            return
+        for place in SHARED_DIRS:
+            try:
+                entries = list(os.scandir(place))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_uid != self.uid:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
 
     # -- starting ------------------------------------------------------------
     def _limits(self, nofile):

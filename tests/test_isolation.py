@@ -9,6 +9,8 @@ import pytest
 
 from helpers import REFERENCES, lab_json
 
+from grader import netns
+
 # A correct forking server whose body names it; both bind port 8888.
 NAMED_SERVER = textwrap.dedent('''\
     import os, signal, socket, time
@@ -48,13 +50,15 @@ def server_file(folder, name, body):
     return path
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="parallel grading needs root (namespaces)")
 def test_two_submissions_on_port_8888_get_their_own_verdicts(tmp_path):
+    """In parallel where each check gets a private network namespace (root,
+    outside a container), one after another elsewhere: right either way."""
     hello = server_file(tmp_path, "alice", "Hello, World!")
     other = server_file(tmp_path, "bob", "Goodbye, World!")
     status, data, stderr = lab_json("grade", "--stage", "3g", hello, other, hello, other,
                                     "--jobs", "2", timeout=300)
-    assert "(2 at a time)" in stderr, stderr
+    parallel = netns.available() and os.geteuid() == 0
+    assert "(%d at a time)" % (2 if parallel else 1) in stderr, stderr
     reports = data["submissions"]
     assert [r["submission"] for r in reports] == [str(hello), str(other)] * 2
     for report in reports:
