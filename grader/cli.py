@@ -57,10 +57,20 @@ def cmd_demo(args):
     stage = stage_arg(args.stage)
     if not stage.demo.exists():
         raise UsageError("stage %s has no demo yet" % stage.id)
-    try:
-        return subprocess.run([sys.executable, str(stage.demo)] + args.demo_args).returncode
-    except KeyboardInterrupt:
-        return 130
+    demo = subprocess.Popen([sys.executable, str(stage.demo)] + args.demo_args)
+    interrupted_at = None
+    while True:
+        try:
+            # Ctrl-C reaches the demo too: let it clean up (it bounds that
+            # itself), and kill it only if it does not end in time.
+            return demo.wait(timeout=None if interrupted_at is None else
+                             max(0.1, interrupted_at + 30 - time.monotonic()))
+        except KeyboardInterrupt:
+            interrupted_at = interrupted_at or time.monotonic()
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.wait()
+            return 130
 
 
 def default_submission(stage):

@@ -9,16 +9,21 @@ does not show, the demo prints
     PHENOMENON NOT REPRODUCED: <what was expected> / <what was seen>
 
 and exits 1. It exits 0 when every assertion held, 2 when the environment
-cannot run it (port 8888 taken, a tool missing), 130 on Ctrl-C.
+cannot run it (port 8888 taken, a tool missing), 3 on a bug in the demo
+itself, 130 on Ctrl-C (or SIGTERM). A demo running longer than DEADLINE
+seconds stops itself (exit 1).
 
 Everything is bounded: every wait has a timeout, every load is a fixed
 client3.py count, and the demo always cleans up (also on failure or Ctrl-C):
-it kills the session of every shell it opened, then every process left of
-the server's uid that it started, and reaps what is left, so no server,
-client or zombie survives it.
+it kills the session of every shell it opened, then every process left
+(of the server's uid, or of ours) that runs from its working directory, and
+reaps what is left (it is a child subreaper), so no server, client or
+zombie survives it. It does not kill every process of the server's uid:
+`lab check` may be using that uid at the same time.
 
-As root the server terminal runs as the unprivileged server uid
-(grader.identity.server_uid()), exactly like `lab check` runs submissions:
+As root the server terminal runs as an unprivileged server uid, claimed like
+`lab check` claims one (grader.identity.claim_server_uid(): `labserver` /
+64123 / LAB_SERVER_UID, or the next one while another grader holds it):
 `ulimit -u` never binds root, and a different uid keeps the experiments away
 from your own processes. The client terminals run as you.
 """
@@ -27,7 +32,7 @@ import argparse
 import ctypes
 import os
 import re
-import shlex
+import select
 import shutil
 import signal
 import socket
@@ -51,8 +56,8 @@ REPO_ROOT = LABS_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from grader.identity import (drop_privileges_argv, is_root,  # noqa: E402
-                             server_python, server_uid)
+from grader.identity import (claim_server_uid, drop_privileges_argv,  # noqa: E402
+                             is_root, server_python)
 from grader.stages import find_stage  # noqa: E402
 
 PORT = 8888
@@ -60,6 +65,7 @@ TMP_PREFIX = "lab-demo-"          # tests look for leftovers by this prefix
 WINDOW = (40, 160)                # rows, columns of every terminal
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_ENVIRONMENT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PR_SET_CHILD_SUBREAPER = 36
+DEADLINE = 100                    # s: a demo that runs longer is stopped (~20 s normally)
 
 
 class PhenomenonNotReproduced(Exception):
@@ -222,10 +228,14 @@ class Terminal:
             encoding="utf-8", codec_errors="replace", dimensions=WINDOW,
             maxread=65536, echo=True,
             logfile=None)
-        self.child.logfile_read = TerminalLog(demo.screen, name)
         self.pid = self.child.pid
+        self.closed = False
         demo.terminals.append(self)
         self.wait_prompt(15, "the {} shell's first prompt".format(name))
+        # from now on, show what it prints; its first prompt shows with the
+        # first command typed into it
+        self.child.logfile_read = TerminalLog(demo.screen, name)
+        demo.screen.partial[name] = self.prompt
 
     # -- typing
     def run(self, command, timeout=10, what=None):
@@ -258,23 +268,24 @@ class Terminal:
     def expect(self, pattern, timeout, expected):
         """Wait at most `timeout` s for `pattern`; else the phenomenon failed.
 
-        While waiting, the other terminals are read too, so their output shows
-        live and no program blocks on a full terminal.
+        While waiting, every terminal is read as soon as it prints, so all
+        output shows live and no program blocks on a full terminal (a slow
+        reader would also slow the servers down and change what they show).
         """
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         while True:
-            slice_ = max(0.0, min(0.2, deadline - time.monotonic()))
             try:
-                self.child.expect([regex], timeout=slice_)
+                self.child.expect([regex], timeout=0)
                 return self.child.match
             except pexpect.TIMEOUT:
-                self.demo.drain(exclude=self)
-                if time.monotonic() >= deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     self.demo.not_reproduced(
-                        expected + " (waited {:g} s)".format(timeout),
-                        self.tail())
+                        expected + " (waited {:g} s)".format(timeout), self.tail())
+                self.demo.pump(min(0.1, remaining))
             except pexpect.EOF:
+                self.closed = True
                 self.demo.not_reproduced(expected, "the {} terminal closed: {}".format(
                     self.name, self.tail()))
 
@@ -282,22 +293,32 @@ class Terminal:
         """Assert `pattern` does NOT show within `seconds` (a hang)."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while True:
             try:
-                self.child.expect([regex], timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+                self.child.expect([regex], timeout=0)
                 self.demo.not_reproduced(expected, "it printed {!r}".format(self.child.after))
             except pexpect.TIMEOUT:
-                self.demo.drain(exclude=self)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self.demo.pump(min(0.1, remaining))
             except pexpect.EOF:
+                self.closed = True
                 self.demo.not_reproduced(expected, "the {} terminal closed".format(self.name))
 
     def drain(self):
         """Read whatever the terminal printed (shown live, kept for expect)."""
+        if self.closed:
+            return
         for _ in range(50):
             before = len(self.child.buffer)
             try:
-                self.child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0)
+                index = self.child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0)
             except (OSError, ValueError):
+                self.closed = True
+                return
+            if index == 1:
+                self.closed = True
                 return
             if len(self.child.buffer) == before:
                 return
@@ -347,8 +368,7 @@ class Terminal:
                 self.demo.not_reproduced(
                     "a {} process in the {} terminal".format(script or name, self.name),
                     "none is running; the terminal shows {}".format(self.tail()))
-            self.demo.drain()
-            time.sleep(0.1)
+            self.demo.pause(0.1)
 
 
 # ----------------------------------------------------------------- demo ---
@@ -364,8 +384,9 @@ class Demo:
         self.workdir = None
         self.step_no = 0
         self.fast = False
-        self.server_uid = server_uid() if is_root() else os.getuid()
-        self.failed = False
+        self.server_uid = os.getuid()   # as root: a claimed server uid (setup)
+        self._claim = None
+        self.started = time.monotonic()
 
     # ---------------------------------------------------------- narration --
     def title(self, text):
@@ -377,7 +398,9 @@ class Demo:
     def step(self, text):
         self.step_no += 1
         self.screen.say("")
-        self.screen.say("--- Step {}: {} ".format(self.step_no, text).ljust(78, "-"), "1;36")
+        elapsed = "[{:.0f} s]".format(time.monotonic() - self.started)
+        self.screen.say("--- Step {}: {} ".format(self.step_no, text).ljust(72, "-")
+                        + " " + elapsed, "1;36")
 
     def explain(self, text):
         self.screen.say(text, "33", indent="  >> ")
@@ -427,12 +450,28 @@ class Demo:
             if term is not exclude:
                 term.drain()
 
+    def pump(self, timeout):
+        """Wait up to `timeout` s for any terminal to print; read them all."""
+        fds = {t.child.child_fd: t for t in self.terminals
+               if not t.closed and t.child.child_fd is not None and t.child.child_fd >= 0}
+        if not fds:
+            time.sleep(max(0.0, timeout))
+            return
+        try:
+            ready, _, _ = select.select(list(fds), [], [], max(0.0, timeout))
+        except (OSError, ValueError):
+            ready = list(fds)
+        for fd in ready:
+            fds[fd].drain()
+
     def pause(self, seconds):
         """Sleep while keeping every terminal's output flowing."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.drain()
-            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.pump(min(0.1, remaining))
 
     # -------------------------------------------------------------- setup --
     def parse_args(self, argv):
@@ -452,6 +491,16 @@ class Demo:
         for tool in ("bash",) + (("setpriv",) if is_root() else ()):
             if shutil.which(tool) is None:
                 raise EnvironmentProblem("`{}` is not installed".format(tool))
+        if is_root():
+            # the first server uid no `lab check` (nor another demo) holds:
+            # a grader kills every process of its uid, and RLIMIT_NPROC
+            # counts per uid, so we must not share one
+            try:
+                self._claim = claim_server_uid()
+            except RuntimeError as exc:
+                raise EnvironmentProblem(str(exc))
+            self.server_uid = self._claim.uid
+        self._remove_stale_workdirs()
         self.workdir = Path(tempfile.mkdtemp(prefix="{}{}-".format(TMP_PREFIX, self.stage.id)))
         (self.workdir / "bin").mkdir()
         for source in sorted(self.stage.directory.glob("*.py")):
@@ -460,7 +509,10 @@ class Demo:
         shutil.copy(LABS_DIR / "client3.py", self.workdir / "client3.py")
         # `python3` in the server terminal is an interpreter the server's uid
         # can run (ours may live under /root).
-        python = server_python(self.server_uid if is_root() else None)
+        try:
+            python = server_python(self.server_uid if is_root() else None)
+        except RuntimeError as exc:
+            raise EnvironmentProblem(str(exc))
         os.symlink(python, self.workdir / "bin" / "python3")
         os.chmod(self.workdir, 0o755)
         if is_root():
@@ -474,6 +526,29 @@ class Demo:
         except (OSError, AttributeError):
             pass
         self.wait_port_free()
+
+    @staticmethod
+    def _remove_stale_workdirs(age=900):
+        """Remove the working directories of demos that were killed before
+        they could clean up (SIGKILL): older than `age` s, used by no process."""
+        now = time.time()
+        stale = []
+        for path in Path(tempfile.gettempdir()).glob(TMP_PREFIX + "*"):
+            try:
+                if path.is_dir() and now - path.stat().st_mtime > age:
+                    stale.append(str(path))
+            except OSError:
+                pass
+        if not stale:
+            return
+        for proc in psutil.process_iter(["pid"]):
+            try:
+                cwd = proc.cwd()
+            except psutil.Error:
+                continue
+            stale = [d for d in stale if not cwd.startswith(d)]
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
 
     def who(self):
         if is_root():
@@ -493,13 +568,19 @@ class Demo:
                 found.append(conn.pid)
         return found
 
-    def wait_port_free(self, timeout=5):
-        """No process may LISTEN on 8888 (TIME_WAIT is fine: SO_REUSEADDR)."""
+    def wait_port_free(self, timeout=10):
+        """No process may LISTEN on 8888 (TIME_WAIT is fine: SO_REUSEADDR).
+        Another one may for a few seconds (a `lab check` ending)."""
         deadline = time.monotonic() + timeout
+        said = False
         while True:
             pids = self.listeners()
             if not pids and self._can_bind():
                 return
+            if not said:
+                self.note("port {} is in use by {}: waiting up to {} s for it".format(
+                    PORT, self._describe(pids), timeout))
+                said = True
             if time.monotonic() >= deadline:
                 raise EnvironmentProblem(
                     "port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)".format(
@@ -533,19 +614,48 @@ class Demo:
                 names.append("PID {}".format(pid))
         return ", ".join(names) or "another program"
 
-    def wait_listening(self, server_proc, timeout=10):
-        """Wait until the server's listening socket is up."""
+    def start_server(self, term, command, script, banner=True, timeout=15):
+        """Type `command` (which runs `script`) in `term`; wait until the
+        server listens on 8888; return its psutil.Process (the parent).
+
+        `banner`: wait for "Serving HTTP on port 8888" too (False when its
+        stdout goes to a file). If the port was taken meanwhile, that is the
+        environment's fault, not the phenomenon's: say who took it.
+        """
+        self.wait_port_free()
+        term.start(command)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        pattern = re.compile(r"(Serving HTTP on port 8888)|(Address already in use)")
+        proc = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if banner and proc is None:
+                match = term.expect(pattern, max(0.0, remaining), "the server's banner")
+                if match.group(2):
+                    self._port_taken()
+                proc = term.find(script=script, timeout=max(0.0, deadline - time.monotonic()))
+            elif proc is None:
+                proc = term.find(script=script, timeout=max(0.0, remaining))
             try:
-                for conn in server_proc.connections(kind="tcp"):
+                for conn in proc.connections(kind="tcp"):
                     if conn.status == psutil.CONN_LISTEN and conn.laddr.port == PORT:
-                        return
+                        return proc
             except psutil.Error:
-                break
+                pass
+            if re.search(r"Address already in use", term.child.buffer or ""):
+                self._port_taken()
+            if not proc.is_running() or time.monotonic() >= deadline:
+                term.drain()
+                if "Address already in use" in (term.child.before or "") + (term.child.buffer or ""):
+                    self._port_taken()
+                self.not_reproduced("the server listening on port {}".format(PORT),
+                                    "it is not listening: {}".format(term.tail()))
             self.pause(0.1)
-        self.not_reproduced("the server listening on port {}".format(PORT),
-                            "it is not listening")
+
+    def _port_taken(self):
+        raise EnvironmentProblem(
+            "port {} was taken by {} just as the server started: stop it first".format(
+                PORT, self._describe(self.listeners())))
 
     # ------------------------------------------------------------ zombies --
     @staticmethod
@@ -668,12 +778,14 @@ class Demo:
                 if not any(psutil.pid_exists(pid) for pid in killed):
                     break
                 time.sleep(0.1)
-            deadline = time.monotonic() + 5
-            while self.listeners() and time.monotonic() < deadline:
+            deadline = time.monotonic() + 5       # our server's port, released
+            while (set(self.listeners()) & set(killed)) and time.monotonic() < deadline:
                 time.sleep(0.1)
         finally:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._claim is not None:
+                self._claim.release()
             signal.signal(signal.SIGINT, old_int)
 
     # ---------------------------------------------------------------- run --
@@ -684,9 +796,15 @@ class Demo:
         def on_signal(signum, frame):
             raise Interrupted(signal.Signals(signum).name)
 
+        def out_of_time(signum, frame):
+            raise PhenomenonNotReproduced(
+                "the demo to finish within {} s; it was still running".format(DEADLINE))
+
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGHUP, on_signal)
-        started = time.monotonic()
+        signal.signal(signal.SIGALRM, out_of_time)
+        signal.alarm(DEADLINE)
+        started = self.started = time.monotonic()
         code = EXIT_OK
         try:
             self.title("lab demo {}: {} - {}".format(
@@ -714,6 +832,7 @@ class Demo:
             self.screen.say(traceback.format_exc(), wrap=False)
             code = EXIT_ERROR
         finally:
+            signal.alarm(0)
             self.cleanup()
         if code == EXIT_OK:
             self.screen.say("")
@@ -730,10 +849,6 @@ def _status(proc):
         return proc.status()
     except psutil.Error:
         return None
-
-
-def quote(text):
-    return shlex.quote(str(text))
 
 
 def ss_listen_queue():

@@ -20,10 +20,7 @@ IDLE_CLIENT = ("python3 -c 'import socket, time; "
 def body(demo):
     demo.step("start the iterative server")
     server = demo.server_terminal("server")
-    server.start("python3 webserver3a.py")
-    server.expect(r"Serving HTTP on port 8888", 10, "the server's banner")
-    server_proc = server.find(script="webserver3a.py")
-    demo.wait_listening(server_proc)
+    demo.start_server(server, "python3 webserver3a.py", "webserver3a.py")
     demo.explain("webserver3a.py accepts one connection, recv()s the request, sends "
                  "\"Hello, World!\", closes, and only then accepts the next one.")
 

@@ -20,12 +20,10 @@ def body(demo):
     server = demo.server_terminal("server")
     if demo.fast:
         demo.note("--fast: LAB_SLEEP={} shortens the server's 60-second sleep.".format(FAST_SLEEP))
-        server.start("LAB_SLEEP={} python3 webserver3b.py".format(FAST_SLEEP))
+        command = "LAB_SLEEP={} python3 webserver3b.py".format(FAST_SLEEP)
     else:
-        server.start("python3 webserver3b.py")
-    server.expect(r"Serving HTTP on port 8888", 10, "the server's banner")
-    server_proc = server.find(script="webserver3b.py")
-    demo.wait_listening(server_proc)
+        command = "python3 webserver3b.py"
+    server_proc = demo.start_server(server, command, "webserver3b.py")
 
     demo.step("first curl: answered at once")
     first = demo.client_terminal("client1")

@@ -21,13 +21,8 @@ import psutil  # noqa: E402
 PS_CHILDREN = "ps -o pid,ppid,stat,cmd --ppid {0} | head -n 6"
 
 
-def start_server(demo, server, command, expect_banner=True):
-    server.start(command)
-    if expect_banner:
-        server.expect(r"Serving HTTP on port 8888", 10, "the server's banner")
-    proc = server.find(script="webserver3d.py")
-    demo.wait_listening(proc)
-    return proc
+def start_server(demo, server, command):
+    return demo.start_server(server, command, "webserver3d.py")
 
 
 def processes_of(uid):
