@@ -88,12 +88,15 @@ def become_subreaper():
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls (ESC, BEL, CR, CSI...), and the invisible marks that
+# reorder text on screen (bidi overrides and isolates: "Trojan Source").
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """Escape control characters and escape sequences (keep newlines, tabs)."""
-    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), text)
+    return _CONTROL.sub(lambda m: ("\\x%02x" if ord(m.group()) < 0x100 else "\\u%04x")
+                        % ord(m.group()), text)
 
 
 class OutputBuffer:
@@ -212,11 +215,21 @@ class Server:
             except psutil.NoSuchProcess:
                 pass
             except psutil.AccessDenied:
+                # an exiting process's /proc/PID/fd is closed even to root
+                time.sleep(0.05)
+                if not _is_alive(proc):
+                    continue
                 raise GraderError(
                     "the grader may not inspect the server's sockets (/proc/%d/fd: permission "
                     "denied); in a container, add the SYS_PTRACE capability (compose.yaml has "
                     "it)" % proc.pid)
         return found
+
+    def waiting_to_be_accepted(self) -> int:
+        """Connections on the server's port that it has not accepted yet.
+        (In the host's namespace the port is the server's alone: the grader
+        refuses to start when something else listens on it.)"""
+        return sum(waiting for _, port, waiting in _listen_rows(self.pid) if port == self.port)
 
     def wait_listening(self, timeout: float):
         """Wait until the server listens on its port; return the address to
@@ -283,8 +296,9 @@ def _connect_address(listening_ips):
         return ip
 
 
-def _listening_in_netns_of(pid):
-    found = set()
+def _listen_rows(pid):
+    """(address, port, connections waiting in the accept queue) for every
+    listening TCP socket in the network namespace of `pid`."""
     for name, width in (("tcp", 8), ("tcp6", 32)):
         try:
             with open("/proc/%d/net/%s" % (pid, name)) as f:
@@ -293,11 +307,16 @@ def _listening_in_netns_of(pid):
             continue
         for row in rows:
             fields = row.split()
-            if len(fields) < 4 or fields[3] != "0A":  # 0A: TCP_LISTEN
+            if len(fields) < 5 or fields[3] != "0A":  # 0A: TCP_LISTEN
                 continue
             hexip, hexport = fields[1].split(":")
-            found.add((_decode_ip(hexip, width), int(hexport, 16)))
-    return found
+            # for a listening socket, rx_queue is the accept queue's length
+            waiting = int(fields[4].split(":")[1], 16)
+            yield _decode_ip(hexip, width), int(hexport, 16), waiting
+
+
+def _listening_in_netns_of(pid):
+    return {(ip, port) for ip, port, _ in _listen_rows(pid)}
 
 
 def _decode_ip(hexip, width):

@@ -62,4 +62,8 @@ def compile_error(path: Path):
         return "%s: %s" % (where, e.msg)
     except ValueError as e:
         return str(e)
+    except (RecursionError, MemoryError) as e:
+        # a small file can nest deeper than Python's compiler goes; Python
+        # itself fails the same way when it runs the file
+        return "nested too deeply for Python to compile it (%s)" % type(e).__name__
     return None
