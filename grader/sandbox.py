@@ -41,9 +41,9 @@ STACK_LIMIT = 2 * MiB            # also the size of each thread's stack
 FILE_SIZE_LIMIT = 16 * MiB
 CPU_SECONDS_LIMIT = 60           # per process
 
-# Where any uid may leave files that outlive its processes (SysV IPC dies
-# with the server's IPC namespace, see _launch.py).
-SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+# Where any uid may leave files that outlive its processes (POSIX message
+# queues too, where /dev/mqueue is mounted; SysV IPC: see remove_traces).
+SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/dev/mqueue")
 
 OUTPUT_HEAD = 4096               # bytes of server output kept from the start
 OUTPUT_TAIL = 8192               # ... and from the end
@@ -281,6 +281,7 @@ class Server:
     # -- the end -----------------------------------------------------------
     def stop(self):
         self.sandbox.kill_all(self)
+        self.sandbox.remove_traces()    # the next check's server starts afresh
         self.output.join()
         if self.netns is not None:
             self.netns.close()
@@ -368,9 +369,12 @@ class Sandbox:
 
     def remove_traces(self):
         """Remove what the server's uid left in the world-writable places
-        (its processes are dead by now): files outlive the server."""
+        and its SysV IPC objects (its processes are dead by now): they
+        outlive the server. (Where the launcher could give the server an IPC
+        namespace of its own, there are none.)"""
         if self.uid is None:
             return
+        _remove_ipc_of(self.uid)
         for place in SHARED_DIRS:
             try:
                 entries = list(os.scandir(place))
@@ -378,7 +382,8 @@ class Sandbox:
                 continue
             for entry in entries:
                 try:
-                    if entry.stat(follow_symlinks=False).st_uid != self.uid:
+                    if (entry.stat(follow_symlinks=False).st_uid != self.uid
+                            or entry.path == str(getattr(self, "workdir", ""))):
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         shutil.rmtree(entry.path, ignore_errors=True)
@@ -516,6 +521,43 @@ class Sandbox:
                     os.waitpid(proc.pid, os.WNOHANG)
             except (psutil.Error, ChildProcessError):
                 pass
+
+
+def _remove_ipc_of(uid):
+    """IPC_RMID every SysV shared memory segment, semaphore set and message
+    queue that `uid` owns: as `uid` itself, in a child (root in a container
+    may lack CAP_IPC_OWNER, and the owner may always remove its own)."""
+    found = []
+    for kind, key in (("shm", "shmid"), ("sem", "semid"), ("msg", "msqid")):
+        try:
+            with open("/proc/sysvipc/" + kind) as f:
+                rows = f.read().splitlines()
+        except OSError:
+            continue
+        header = rows[0].split() if rows else []
+        for row in rows[1:]:
+            values = dict(zip(header, row.split()))
+            if values.get("uid") == str(uid) and key in values:
+                found.append((kind, int(values[key])))
+    if not found:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    IPC_RMID = 0
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            for kind, ipc_id in found:
+                if kind == "shm":
+                    libc.shmctl(ipc_id, IPC_RMID, None)
+                elif kind == "sem":
+                    libc.semctl(ipc_id, 0, IPC_RMID)
+                else:
+                    libc.msgctl(ipc_id, IPC_RMID, None)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def _is_alive(proc):
