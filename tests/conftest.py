@@ -12,9 +12,11 @@ Containment is judged from the outside, after the grader exited:
     dirs, no SysV IPC object of theirs.
 
 The graders run with LAB_SERVER_UID=UID_BASE (65123 unless
-LAB_HOSTILE_TEST_UID says otherwise): a base of the suite's own, so that a
-`lab check` someone runs meanwhile on the same host (64123, the default) or
-another suite (test_demos.py: 64923) never shares a uid with these servers.
+LAB_HOSTILE_TEST_UID says otherwise; 64 further up for each other run of
+this suite going on at the same time): a base of the suite's own, so that
+a `lab check` someone runs meanwhile on the same host (64123, the default)
+or another suite (test_demos.py: 64923) never shares a uid with these
+servers.
 The grader claims the first free uid from there (grader/identity.py); the
 survey looks at UID_SPAN uids from the base, and gradings that run at the
 same time get bases UID_SPAN apart.
@@ -45,8 +47,29 @@ sys.path.insert(0, str(REPO))
 from grader import identity, netns  # noqa: E402
 from grader.stages import STAGES  # noqa: E402
 
-UID_BASE = int(os.environ.get("LAB_HOSTILE_TEST_UID", "65123"))
 UID_SPAN = 16      # the uids one grading may claim (from its base up)
+
+
+def _claim_uid_base(first, step=identity.MAX_SLOTS, tries=16):
+    """The first base from `first` that no other run of this suite on the
+    host holds (an flock kept for the life of this process): two runs at
+    once never survey, nor clean up, each other's servers."""
+    import fcntl
+    os.makedirs(identity.LOCK_DIR, mode=0o755, exist_ok=True)
+    for n in range(tries):
+        base = first + n * step
+        fd = os.open(os.path.join(identity.LOCK_DIR, "hostile-suite-%d.lock" % base),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return base            # fd stays open: the claim lasts as long as we do
+    raise RuntimeError("%d runs of the hostile suite at once?" % tries)
+
+
+UID_BASE = _claim_uid_base(int(os.environ.get("LAB_HOSTILE_TEST_UID", "65123")))
 UID_RANGE = range(UID_BASE, UID_BASE + identity.MAX_SLOTS)
 _running = set()   # pids of the graders this process runs right now
 SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
