@@ -59,7 +59,7 @@ COPY grader /opt/lab3/grader
 COPY tests /opt/lab3/tests
 # (bracket wildcards: BuildKit copies the files that exist and does not fail
 # on a missing one)
-COPY pyproject.tom[l] README.m[d] /opt/lab3/
+COPY pyproject.tom[l] README.m[d] rubric.example.tom[l] /opt/lab3/
 RUN chmod -R a+rX,go-w /opt/lab3
 
 ENV LANG=C.UTF-8 \
