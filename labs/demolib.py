@@ -800,6 +800,12 @@ class Demo:
             raise PhenomenonNotReproduced(
                 "the demo to finish within {} s; it was still running".format(DEADLINE))
 
+        # Started from a background job (`nohup ... &` in a script, some CI),
+        # a process inherits SIGINT ignored, and so would every shell we
+        # open: the Ctrl-C the demo types into them would stop nothing.
+        # A handler here is reset to the default in the programs we exec.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGHUP, on_signal)
         signal.signal(signal.SIGALRM, out_of_time)
