@@ -15,13 +15,8 @@ import demolib  # noqa: E402
 
 CLIENTS = 128
 MAX_BURSTS = 3        # more bursts (bounded) if, against the odds, one left none
-SERVER_LOG = ("The server's output goes to server.log and client3.py's to /dev/null. "
-              "Printing 128 requests (and 128 lines of client3.py) to a terminal would flood "
-              "the screen, and it also spreads the burst out: every write to a terminal "
-              "takes its turn, so the processes line up and fewer children exit at the same "
-              "moment. By hand, both printing to terminals, 3f leaves fewer zombies (about "
-              "10-25 of 128 instead of 60-90), but still some.")
-CLIENT3_LINES = r"\d+|connection \d+: .*"
+SERVER_LOG = demolib.BURST_OUTPUT_NOTE
+CLIENT3_LINES = demolib.CLIENT3_LINES
 
 
 def body(demo):
