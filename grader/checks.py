@@ -5,13 +5,11 @@ either returns (pass), or raises Fail (with what was seen and a hint that
 teaches), or Skip (with the reason it does not apply). Every wait is bounded.
 """
 
-import socket
 import time
 
 import psutil
 
 from .client import REQUEST, close, burst, fetch, read, Exchange, status_code, starts_with_blank_line
-from .stages import CLIENT3
 
 CHECKS = {}
 

@@ -8,7 +8,6 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checks as checks_module
 from .checks import CHECKS, Fail, Skip
 from .report import CheckResult, Report
 from .sandbox import GraderError, Sandbox
@@ -116,9 +115,9 @@ def _result(stage, check_id, points, submission, port):
         max_points=points.get(check_id, 1) if required else 0)
 
 
-def _not_compiling(report, stage, ids, points, syntax, submission, progress):
+def _not_compiling(report, stage, ids, points, syntax, submission, port, progress):
     for check_id in ids:
-        result = _result(stage, check_id, points, submission, 8888)
+        result = _result(stage, check_id, points, submission, port)
         if progress:
             progress.started(result)
         if check_id == "serves":
@@ -144,7 +143,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
     points = rubric or {}
     syntax = compile_error(Path(submission))
     if syntax:
-        return _not_compiling(report, stage, ids, points, syntax, submission, progress)
+        return _not_compiling(report, stage, ids, points, syntax, submission, port, progress)
     try:
         sandbox = Sandbox(Path(submission), port=port, isolate_network=isolate_network)
     except (GraderError, OSError, RuntimeError) as e:
