@@ -46,7 +46,13 @@ COPY docker/lab-as-root /usr/local/libexec/lab3/lab-as-root
 COPY docker/sudoers /etc/sudoers.d/lab3
 COPY docker/welcome.txt /etc/lab3/welcome.txt
 COPY docker/profile.sh /etc/profile.d/lab3.sh
+# Whatever the checkout's line endings (a zip download, an editor on Windows:
+# .gitattributes does not reach those), these run on Linux: strip CR at line
+# ends, or sh fails with `/bin/sh^M` and visudo rejects the sudoers file.
 RUN set -eux; \
+    sed -i 's/\r$//' /usr/local/sbin/lab3-entrypoint /usr/local/bin/lab \
+        /usr/local/libexec/lab3/lab-as-root /etc/sudoers.d/lab3 \
+        /etc/lab3/welcome.txt /etc/profile.d/lab3.sh; \
     chmod 0755 /usr/local/sbin/lab3-entrypoint /usr/local/bin/lab /usr/local/libexec/lab3/lab-as-root; \
     chmod 0440 /etc/sudoers.d/lab3; \
     chmod 0644 /etc/lab3/welcome.txt /etc/profile.d/lab3.sh; \
