@@ -1,15 +1,22 @@
-"""The checks. Each is a small function whose docstring is its description.
+"""The checks. Each is a small function whose docstring is its description,
+declared with its time bound, the checks it depends on and the shell
+commands that reproduce it by hand (check50's `@check(dependency=...)`).
 
 A check gets a `Run` (see runner.py) that starts a fresh server for it, and
 either returns (pass), or raises Fail (with what was seen and a hint that
-teaches), or Skip (with the reason it does not apply). Every wait is bounded.
+teaches), or Skip (with the reason it does not apply). Every wait is bounded,
+and no verdict comes from a wait running out where evidence can be had: who
+serves a connection and what a child is doing are read from /proc
+(observe.py).
 """
 
 import time
 
 import psutil
 
-from .client import REQUEST, close, burst, fetch, read, Exchange, status_code, starts_with_blank_line
+from . import observe
+from .client import (REQUEST, close, burst, fetch, framed, read, Exchange, status_code,
+                     starts_with_blank_line)
 
 CHECKS = {}
 
@@ -28,12 +35,17 @@ class Skip(Exception):
         self.credited = credited   # False: skipped because another check failed
 
 
-def check(check_id, bound, reproduce):
-    """Register a check: its id, its time bound in seconds, and the shell
-    commands that reproduce it by hand ({file}, {client3}, {port})."""
+def check(check_id, bound, reproduce, depends=("serves",), solo=False):
+    """Register a check: its id, its time bound in seconds, the checks that
+    must pass before it runs (it is skipped, with the reason, when one did
+    not), and the shell commands that reproduce it by hand ({file},
+    {client3}, {port}). `solo`: it loads the machine (hundreds of
+    connections or forks), so no other solo check runs beside it."""
     def register(fn):
         fn.id = check_id
         fn.bound = bound
+        fn.depends = tuple(depends)
+        fn.solo = solo
         fn.reproduce = reproduce.strip("\n")
         fn.description = " ".join(fn.__doc__.split())
         CHECKS[check_id] = fn
@@ -83,7 +95,7 @@ def expect_response(exchange: Exchange, what="the response"):
 
 # ---------------------------------------------------------------------------
 
-@check("serves", bound=12, reproduce=START + "\n" + HELLO)
+@check("serves", bound=12, reproduce=START + "\n" + HELLO, depends=())
 def serves(run):
     """GET /hello gets an HTTP/1.x 200 status line and a body containing
     "Hello, World!" within 5 s."""
@@ -95,23 +107,34 @@ def serves(run):
 echo "curl exit status: $?   (28: curl timed out: the server never closed the connection)"
 """)
 def closes(run):
-    """The server closes the connection within 1 s after its response, so curl
-    terminates (judged by reading until EOF)."""
+    """The client can tell where the response ends: the server closes the
+    connection within 1 s after its response (judged by reading until EOF),
+    or frames the response (Content-Length, or chunked) and may keep the
+    connection open, as HTTP/1.1 allows."""
+    # Why both: what stage 3d teaches is that a client reading an unframed
+    # response waits for EOF, which never comes while any copy of the
+    # socket is open. A framed response ends where its length says, so a
+    # server that keeps the connection alive after one (nginx, gunicorn
+    # with keep-alive) leaves no client waiting.
     server = run.start()
     sock = server.connect(5)
     try:
         exchange = fetch(server, timeout=5, sock=sock)
         expect_response(exchange)
+        if framed(exchange.raw):
+            return
         read(sock, exchange, time.monotonic() + 1.0, until_closed=True)
     finally:
         close(sock)
     if not exchange.closed:
         raise Fail(
-            "the response arrived, but the connection was still open 1 s later (no EOF)",
+            "the response arrived, but the connection was still open 1 s later (no EOF), and "
+            "the response carries no Content-Length: the client cannot tell it has ended",
             "curl waits for the server to close the connection. The kernel sends FIN only "
             "when every descriptor of the socket is closed: the parent must close its copy "
-            "after fork() (stage 3d), and a child must close it before any sleep "
-            "(stages 3b, 3c, 3e sleep with it open).")
+            "after fork() (stage 3d), and whoever serves the client must close it before "
+            "any sleep (3b's server, and 3c's and 3e's children, sleep with it open). Or "
+            "send a Content-Length header, so the client knows where the body ends.")
 
 
 @check("concurrent", bound=12, reproduce=START + "\n" + SILENT_CLIENT + "\n" + HELLO)
@@ -208,29 +231,57 @@ def fd_limit(run):
     expect_response(exchange)
 
 
-# How long after accept() a child may take to show. A fork takes a few ms,
-# but far longer on a loaded machine: a skip here would credit the check.
-FORK_GRACE = 1.5
+
+# -- who serves a connection, and what became of a child ------------------
+
+ACCEPT_BOUND = 5          # for the server to accept a connection
+EVIDENCE_BOUND = 10       # for it to show who serves it
 
 
-def connect_silent_client(server):
-    """Connect and send nothing: (socket, the child process that took the
-    connection, or None if the server accepted it without a new child)."""
-    before = {p.pid for p in server.children()}
+def take_silent_connection(run, server):
+    """Connect and send nothing; (socket, observe.Holder or None, the pids
+    of the server's processes before). The holder is found on evidence:
+    a child or worker holding the connection, or the listening process
+    serving it itself (see observe.find_holder)."""
+    before = {p.pid for p in observe.descendants(server.process)}
     sock = server.connect(5)
-    accepted = None
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        for proc in server.children():
-            if proc.pid not in before:
-                return sock, proc
+    client_port = sock.getsockname()[1]
+    started = time.monotonic()
+    inode = 0
+    while server.alive():
         now = time.monotonic()
-        if accepted is None and server.waiting_to_be_accepted() == 0:
-            accepted = now
-        if accepted is not None and now - accepted > FORK_GRACE:
-            break       # accepted, and no child came
-        time.sleep(0.005)
-    return sock, None
+        if not inode:
+            inode = observe.accepted_inode(server.pid, server.port, client_port)
+            if not inode and now - started > ACCEPT_BOUND:
+                break
+        if inode:
+            holder = observe.find_holder(server.process, inode, before)
+            if holder:
+                run.saw(holder, len(observe.threads(server.pid)))
+                return sock, holder, before
+            if now - started > EVIDENCE_BOUND:
+                break
+        time.sleep(0.003)
+    return sock, None, before
+
+
+def settle(run, server, holder, before):
+    """After the exchange: a server that read the request itself and only
+    then forked shows its child now (running, or a zombie)."""
+    if holder is not None and holder.kind != "self":
+        return holder
+    new = [p for p in server.children() if p.pid not in before]
+    if new:
+        holder = observe.Holder("child", new[0], "a child appeared once the request came")
+        run.saw(holder, 1)
+    return holder
+
+
+def unknown_holder(server):
+    return Fail("the server accepted the connection, but within %d s neither a child held it "
+                "nor did the server itself wait on it" % EVIDENCE_BOUND,
+                "Serve each accepted connection at once: fork() a child for it (stage 3c), "
+                "or read from it in the server itself.")
 
 
 def state(proc):
@@ -241,9 +292,79 @@ def state(proc):
         return "gone"
 
 
-NO_CHILD = ("the server answered without a child process (no fork per "
-            "connection): there is no child to %s")
+def doing(proc, port):
+    """What a running child is doing, as (kind, words): "accept" (back in
+    accept() on the listening socket), "sleep" (seconds left, when they can
+    be read), "wait", "serving" or "running"."""
+    pid = proc.pid
+    threads = observe.threads(pid)
+    calls = {t.syscall for t in threads if t.blocked}
+    if observe.listening_fds(pid, port) and calls & (observe.ACCEPTS | observe.POLLS):
+        return "accept", "it is back in accept() on its copy of the listening socket"
+    if calls & observe.SLEEPS:
+        left = observe.sleep_left(pid)
+        return "sleep", ("it is sleeping (time.sleep), %.0f s left" % left if left is not None
+                         else "it is sleeping (time.sleep)")
+    if calls & observe.WAITS:
+        return "wait", "it is blocked in wait() for a child of its own"
+    if calls & observe.READS:
+        return "serving", "it is waiting to read from a client"
+    return "running", "it is running"
 
+
+HINTS = {
+    "accept": ("A child that returns from handling its client runs the parent's loop: it "
+               "calls accept() on its copy of the listening socket and serves other clients "
+               "as a second server. Close the listening socket in the child "
+               "(listen_socket.close()) and end it with os._exit(0) after serving."),
+    "sleep": ("A child should exit as soon as it has answered; a long sleep in the child "
+              "(stage 3c sleeps 60 s) keeps it, and its client, waiting."),
+    "wait": ("The child waits for processes of its own: it should serve its client and "
+             "exit with os._exit(0)."),
+    "serving": ("The child is still waiting to read from a client after answering: serve "
+                "one request, close the connection and exit with os._exit(0)."),
+    "running": "A child should exit with os._exit(0) as soon as it has answered.",
+}
+
+
+def wait_for_exit(children, port, bound):
+    """Wait (bounded) until none of `children` runs. Returns (running, kind,
+    words): what still runs, and what the first of them is doing. Ends early
+    on evidence that waiting longer cannot help: a child back in accept(),
+    or one whose sleep outlasts the bound."""
+    deadline = time.monotonic() + bound
+    while True:
+        running = [p for p in children if state(p) == "running"]
+        if not running:
+            return [], None, None
+        kind, words = doing(running[0], port)
+        if kind == "accept":
+            return running, kind, words
+        if kind == "sleep":
+            left = observe.sleep_left(running[0].pid)
+            if left is not None and time.monotonic() + left > deadline + 1:
+                return running, kind, words
+        if time.monotonic() > deadline:
+            return running, kind, words
+        time.sleep(0.02)
+
+
+def traceback_line(output: str):
+    """The last line of the last traceback the server's processes printed."""
+    if "Traceback (most recent call last)" not in output:
+        return None
+    tail = output[output.rindex("Traceback (most recent call last)"):].splitlines()
+    for line in tail[1:]:
+        if line and not line.startswith((" ", "\t")):
+            return line.strip()
+    return tail[-1].strip()
+
+
+NO_CHILD = ("the listening process served the connection itself (%s): there is no child "
+            "to %s")
+
+
+# ---------------------------------------------------------------------------
 
 @check("reaps", bound=20, reproduce="""
 python3 {file} &  pid=$!
@@ -251,35 +372,49 @@ python3 {file} &  pid=$!
 sleep 2; ps -o pid,ppid,stat,cmd --ppid $pid     # Z / <defunct>: exited, never reaped
 """)
 def reaps(run):
-    """The child that served a request is reaped within 1 s of exiting (waiting
-    up to 10 s for it to exit)."""
+    """The child that served a request exits cleanly (no traceback) and is
+    reaped within 1 s of exiting (waiting up to 10 s for it to exit); a
+    pre-forked worker that dies is reaped within 1 s."""
     server = run.start()
-    sock, child = connect_silent_client(server)
+    sock, holder, before = take_silent_connection(run, server)
     try:
         expect_response(fetch(server, timeout=5, sock=sock))
     finally:
         close(sock)
-    if child is None:
-        raise Skip(NO_CHILD % "reap")
-    deadline = time.monotonic() + 10
-    while state(child) == "running":
-        if time.monotonic() > deadline:
-            raise Fail(
-                "the child (PID %d) that served the request was still running 10 s after "
-                "its response" % child.pid,
-                "A child should exit as soon as it has answered; a long sleep in the child "
-                "(stage 3c sleeps 60 s) keeps it, and its client, waiting.")
-        time.sleep(0.01)
+    holder = settle(run, server, holder, before)
+    if holder is None:
+        raise unknown_holder(server)
+    if holder.kind == "self":
+        raise Skip(NO_CHILD % (holder.evidence, "reap"))
+    child = holder.process
+    if holder.kind == "worker":
+        # Workers live on; judge the parent by a worker's death instead.
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    running, kind, words = wait_for_exit([child], server.port, 10)
+    if running:
+        raise Fail("the child (PID %d) that served the request was still running %s after "
+                   "its response: %s" % (child.pid, "10 s" if kind not in ("accept", "sleep")
+                                          else "when checked", words), HINTS[kind])
     exited = time.monotonic()
     while state(child) == "zombie" and time.monotonic() < exited + 1.0:
         time.sleep(0.01)
     if state(child) == "zombie":
         raise Fail(
-            "the child (PID %d) exited but was still a zombie 1 s later: nobody called "
-            "wait() for it" % child.pid,
+            "the %s (PID %d) exited but was still a zombie 1 s later: nobody called "
+            "wait() for it" % ("child" if holder.kind == "child" else "worker, killed,",
+                               child.pid),
             "An exited child stays a zombie (<defunct> in ps; even kill -9 cannot remove "
             "it) until its parent collects its status. Install a SIGCHLD handler that "
             "calls os.wait() (stage 3e).")
+    died = traceback_line(server.output.text())
+    if holder.kind == "child" and died:
+        raise Fail("the child (PID %d) died with an exception: %s" % (child.pid, died),
+                   "After serving, the child must end with os._exit(0). Without it, the "
+                   "child goes on running the parent's loop and fails on its closed "
+                   "listening socket (or on whatever comes next).")
 
 
 @check("reaps-burst", bound=40, reproduce="""
@@ -289,14 +424,17 @@ sleep 2; ps -o pid,stat,cmd --ppid $pid | grep -c defunct   # zombies left
 """)
 def reaps_burst(run):
     """128 simultaneous clients leave no zombie children 2 s after the last child
-    exited."""
+    exited (pre-forked workers may go on running)."""
     server = run.start()
-    sock, child = connect_silent_client(server)
+    sock, holder, before = take_silent_connection(run, server)
     try:
         expect_response(fetch(server, timeout=5, sock=sock))
     finally:
         close(sock)
-    if child is None:
+    holder = settle(run, server, holder, before)
+    if holder is None:
+        raise unknown_holder(server)
+    if holder.kind == "self":
         second = fetch(server, timeout=5)
         if not second.complete:
             raise Fail(
@@ -304,21 +442,20 @@ def reaps_burst(run):
                 "5 s: 128 clients at once would wait in line",
                 "An iterative server that sleeps after each answer (stage 3b) serves one "
                 "client a minute. Fork a child per client (stage 3c).")
-        raise Skip(NO_CHILD % "reap")
+        raise Skip(NO_CHILD % (holder.evidence, "reap"))
+    workers = {p.pid for p in server.children()} if holder.kind == "worker" else set()
     answered = burst(server, 128, timeout=10)
     if answered < 128:
         raise Fail("only %d of 128 simultaneous clients were answered within 10 s" % answered,
                    "Every client must get its answer: the parent should go straight back "
                    "to accept() after fork().")
-    deadline = time.monotonic() + 10
-    while any(state(p) == "running" for p in server.children()):
-        if time.monotonic() > deadline:
-            running = sum(state(p) == "running" for p in server.children())
-            raise Fail("%d children were still running 10 s after 128 simultaneous clients "
-                       "had their answers" % running,
-                       "A child should exit as soon as it has answered (stage 3c's children "
-                       "sleep 60 s).")
-        time.sleep(0.02)
+    children = [p for p in server.children() if p.pid not in workers]
+    running, kind, words = wait_for_exit(children, server.port, 10)
+    if running:
+        raise Fail("%d children were still running %s after 128 simultaneous clients had "
+                   "their answers (the first: %s)"
+                   % (len(running), "10 s" if kind not in ("accept", "sleep") else "when checked",
+                      words), HINTS[kind])
     # No new child can come now: once no zombie is left, none will be.
     deadline = time.monotonic() + 2
     zombies = [p.pid for p in server.children() if state(p) == "zombie"]
@@ -342,14 +479,18 @@ sleep 1; ps -o pid,cmd --ppid $pid              # the child serving that client
 kill -9 CHILD_PID
 """ + HELLO)
 def survives_child_kill(run):
-    """`kill -9` of a child in mid-request leaves the server alive and serving."""
+    """`kill -9` of a child (or worker) in mid-request leaves the server alive
+    and serving."""
     server = run.start()
-    sock, child = connect_silent_client(server)
+    sock, holder, before = take_silent_connection(run, server)
     try:
-        if child is None:
-            raise Skip(NO_CHILD % "kill")
+        if holder is None:
+            raise unknown_holder(server)
+        if holder.kind == "self":
+            raise Skip(NO_CHILD % (holder.evidence, "kill"))
+        workers = len(server.children())
         try:
-            child.kill()
+            holder.process.kill()
         except psutil.NoSuchProcess:
             pass
         time.sleep(0.3)
@@ -366,3 +507,53 @@ def survives_child_kill(run):
                    "within 5 s",
                    "The parent must go on accepting whatever happens to a child.")
     expect_response(exchange)
+    if holder.kind == "worker":
+        alive = [p for p in server.children() if state(p) == "running"]
+        run.note("the killed worker was %s" % ("replaced" if len(alive) >= workers
+                                                 else "not replaced"))
+
+
+@check("accepts-while-reaping", bound=20, depends=("serves", "concurrent"), reproduce="""
+python3 {file} &  pid=$!
+""" + SILENT_CLIENT + """
+""" + HELLO + """          # its child exits: SIGCHLD
+sleep 1
+""" + HELLO + """          # must still be answered
+""")
+def accepts_while_reaping(run):
+    """While one child still serves a silent client, and another has served
+    its client and exited (SIGCHLD), a third client gets its response within
+    3 s: the SIGCHLD handler must not block in wait()."""
+    server = run.start()
+    silent, holder, before = take_silent_connection(run, server)
+    try:
+        known = {p.pid for p in server.children()}
+        second = fetch(server, timeout=5)
+        expect_response(second, "the second client's response")
+        # Let the second client's child exit and its SIGCHLD be handled; a
+        # child that sleeps for long (stage 3c) will not exit: go on.
+        new = [p for p in server.children() if p.pid not in known]
+        deadline = time.monotonic() + 3
+        while new and time.monotonic() < deadline:
+            running = [p for p in new if state(p) == "running"]
+            if not running or doing(running[0], server.port)[0] == "sleep":
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)
+        third = fetch(server, timeout=3)
+        stuck = [t for t in observe.threads(server.pid) if t.blocked and t.syscall in
+                 observe.WAITS]
+    finally:
+        close(silent)
+    if not third.complete:
+        raise Fail(
+            "a child was still serving a silent client and another child had exited; then a "
+            "new client got %s within 3 s%s"
+            % ("an incomplete response" if third.raw else "no response",
+               ": the server was blocked in %s(), waiting for the child that was still "
+               "serving" % stuck[0].syscall if stuck else ""),
+            "A blocking wait in the SIGCHLD handler (os.wait(), or os.waitpid(-1, 0)) "
+            "reaps the child that exited and then waits for one that is still running, and "
+            "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "
+            "and return when it gives (0, 0) (stage 3g).")
+    expect_response(third, "the third client's response")

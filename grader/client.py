@@ -56,6 +56,16 @@ def response_complete(raw: bytes) -> bool:
     return BODY in body
 
 
+_CHUNKED = re.compile(rb"^transfer-encoding:[^\r\n]*chunked", re.I | re.M)
+
+
+def framed(raw: bytes) -> bool:
+    """The response says where it ends (Content-Length, or chunked), so a
+    client need not wait for the connection to close."""
+    head, _ = split_response(raw)
+    return head is not None and bool(_CONTENT_LENGTH.search(head) or _CHUNKED.search(head))
+
+
 def status_code(raw: bytes):
     match = _STATUS.match(raw)
     return int(match.group(1)) if match else None

@@ -15,6 +15,7 @@ class CheckResult:
     seconds: float = 0.0
     output: str = ""            # the server's output, kept for failures
     credited: bool = False      # counts toward the score (pass, or skip as n/a)
+    model: str = ""             # how the server was seen handling a connection
     points: float = 0.0
     max_points: float = 0.0
 
@@ -27,6 +28,7 @@ class Report:
     score: float = 0.0
     max_score: float = 0.0
     message: str = ""           # why status is error
+    model: str = ""             # how the server handles connections, as the checks saw it
     seconds: float = 0.0
     checks: list = field(default_factory=list)
 

@@ -8,10 +8,11 @@ import time
 import traceback
 from pathlib import Path
 
+from . import identity, netns, observe
 from .checks import CHECKS, Fail, Skip
 from .report import CheckResult, Report
 from .sandbox import GraderError, Sandbox
-from .stages import CHECK_IDS, CLIENT3
+from .stages import CLIENT3
 from .submission import compile_error
 
 STARTUP_SECONDS = 5          # from launch until the server listens
@@ -19,12 +20,20 @@ TOTAL_SECONDS = 120          # per submission
 
 
 class Run:
-    """What a check gets: a way to start the server, and its last words."""
+    """What a check gets: a way to start the server, its last words, and a
+    place to leave what it saw of the server (its model, notes)."""
 
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.server = None
+        self.model = None
+        self.notes = []
 
+    def saw(self, holder, thread_count):
+        self.model = observe.model_name(holder, thread_count)
+
+    def note(self, text):
+        self.notes.append(text)
     def start(self, nofile=1024):
         owner = self.sandbox.port_owner()
         if owner:
@@ -63,7 +72,8 @@ class Run:
 
 
 def run_check(fn, sandbox, bound):
-    """Run one check in a thread with a hard bound; stop its server after."""
+    """Run one check in a thread with a hard bound; stop its server after.
+    Returns (outcome dict, the server's output, the Run)."""
     outcome = {}
     run = Run(sandbox)
 
@@ -102,7 +112,7 @@ def run_check(fn, sandbox, bound):
         outcome = {"status": "fail", "message": "timed out after %d s" % bound,
                    "hint": "The server kept this check waiting past its bound."}
     output = run.server.output.text() if run.server else ""
-    return outcome, output
+    return outcome, output, run
 
 
 def _result(stage, check_id, points, submission, port):
@@ -115,72 +125,189 @@ def _result(stage, check_id, points, submission, port):
         max_points=points.get(check_id, 1) if required else 0)
 
 
+def _met(result):
+    return result.status == "pass" or (result.status == "skip" and result.credited)
+
+
+def _unmet_dependency(check_id, done):
+    """The first dependency of the check that ran and did not pass, or None
+    (a dependency left out with --only does not hold a check back)."""
+    for dep in CHECKS[check_id].depends:
+        if dep in done and not _met(done[dep]):
+            return dep
+    return None
+
+
+def _skip_for(dep, done):
+    if dep == "serves":
+        return "skipped: the server does not serve GET /hello (see 'serves')"
+    return "skipped: it builds on '%s', which did not pass (see '%s')" % (dep, dep)
+
+
+class _Ordered:
+    """Reports results to the progress printer in the checks' own order,
+    whatever order they finish in."""
+
+    def __init__(self, progress, ids):
+        self.progress, self.ids, self.ready, self.next = progress, ids, {}, 0
+
+    def finished(self, result):
+        self.ready[result.id] = result
+        while self.next < len(self.ids) and self.ids[self.next] in self.ready:
+            shown = self.ready[self.ids[self.next]]
+            if self.progress:
+                self.progress.started(shown)
+                self.progress.finished(shown)
+            self.next += 1
+
+
 def _not_compiling(report, stage, ids, points, syntax, submission, port, progress):
+    order = _Ordered(progress, ids)
+    done = {}
     for check_id in ids:
         result = _result(stage, check_id, points, submission, port)
-        if progress:
-            progress.started(result)
         if check_id == "serves":
             result.status = "fail"
             result.message = "the file does not compile: " + syntax
             result.hint = ("Python stops before the server starts. Run python3 %s to see the "
                            "error, and compare with the article's code." % Path(submission).name)
         else:
-            result.message = "skipped: the server does not serve GET /hello (see 'serves')"
+            dep = _unmet_dependency(check_id, done) or "serves"
+            result.message = _skip_for(dep, done)
+        done[check_id] = result
         report.checks.append(result)
-        if progress:
-            progress.finished(result)
+        order.finished(result)
     report.status = "graded"
     return report.finish()
 
 
+def parallel_available(isolate_network=None):
+    """Checks run at once only where each gets a network namespace (its own
+    port 8888) and a server uid of its own (its own RLIMIT_NPROC, and a
+    kill(-1) that reaches nothing else)."""
+    isolated = netns.available() if isolate_network is None else isolate_network
+    return isolated and identity.is_root()
+
+
 def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
-          progress=None, isolate_network=None, rubric=None) -> Report:
-    """Grade `submission` for `stage`; never raises for the submission's sake."""
+          progress=None, isolate_network=None, rubric=None, parallel=None) -> Report:
+    """Grade `submission` for `stage`; never raises for the submission's sake.
+
+    Where checks are isolated from each other, they run at once (a check
+    starts as soon as the checks it depends on have passed; `solo` checks,
+    the ones that load the machine, one at a time); elsewhere one after
+    another on the same port."""
     report = Report(stage=stage.id, submission=str(submission))
     started = time.monotonic()
-    ids = [c for c in CHECK_IDS if only is None or c in only]
+    ids = [c for c in stage.checks if only is None or c in only]
     points = rubric or {}
     syntax = compile_error(Path(submission))
     if syntax:
         return _not_compiling(report, stage, ids, points, syntax, submission, port, progress)
+    if parallel is None:
+        parallel = parallel_available(isolate_network)
     try:
-        sandbox = Sandbox(Path(submission), port=port, isolate_network=isolate_network)
+        shared = None if parallel else Sandbox(Path(submission), port=port,
+                                               isolate_network=isolate_network)
     except (GraderError, OSError, RuntimeError) as e:
         report.status, report.message = "error", str(e)
         return report
-    with sandbox:
-        serves_failed = False
-        for check_id in ids:
-            fn = CHECKS[check_id]
-            result = _result(stage, check_id, points, submission, port)
-            if progress:
-                progress.started(result)
-            left = total - (time.monotonic() - started)
-            check_started = time.monotonic()
-            if serves_failed:
-                result.message = "skipped: the server does not serve GET /hello (see 'serves')"
-            elif left < 1:
-                result.status = "fail"
-                result.message = ("not run: the submission's time bound (%d s) ran out" % total)
+    order = _Ordered(progress, ids)
+    done = {}                       # check id -> CheckResult
+    lock = threading.Condition()
+    live = set()                    # the per-check sandboxes in use
+
+    def run_one(check_id):
+        fn = CHECKS[check_id]
+        result = _result(stage, check_id, points, submission, port)
+        check_started = time.monotonic()
+        left = total - (check_started - started)
+        dep = _unmet_dependency(check_id, done)
+        if dep:
+            result.message = _skip_for(dep, done)
+        elif left < 1:
+            result.status = "fail"
+            result.message = "not run: the submission's time bound (%d s) ran out" % total
+        else:
+            try:
+                sandbox = shared or Sandbox(Path(submission), port=port,
+                                            isolate_network=isolate_network)
+            except (GraderError, OSError, RuntimeError) as e:
+                outcome, output, run = {"status": "error", "message": str(e)}, "", None
             else:
-                outcome, output = run_check(fn, sandbox, min(fn.bound, left))
-                result.status = outcome["status"]
-                result.message = outcome.get("message", "")
-                result.hint = outcome.get("hint", "")
-                result.credited = outcome.get("credited", False)
-                if result.status in ("fail", "error"):
-                    result.output = output
-                if check_id == "serves" and result.status != "pass":
-                    serves_failed = True
-            result.seconds = time.monotonic() - check_started
-            if result.status == "pass":
-                result.credited = True
-            if result.credited:
-                result.points = result.max_points
-            report.checks.append(result)
-            if progress:
-                progress.finished(result)
-        report.status = "graded"
+                live.add(sandbox)
+                try:
+                    outcome, output, run = run_check(fn, sandbox, min(fn.bound, left))
+                finally:
+                    if sandbox is not shared:
+                        live.discard(sandbox)
+                        sandbox.close()
+            result.status = outcome["status"]
+            result.message = outcome.get("message", "")
+            result.hint = outcome.get("hint", "")
+            result.credited = outcome.get("credited", False)
+            if run is not None:
+                result.model = run.model or ""
+                if run.notes:
+                    result.message = "; ".join(filter(None, [result.message] + run.notes))
+            if result.status in ("fail", "error"):
+                result.output = output
+        result.seconds = time.monotonic() - check_started
+        if result.status == "pass":
+            result.credited = True
+        if result.credited:
+            result.points = result.max_points
+        return result
+
+    def ready(check_id):
+        deps = [d for d in CHECKS[check_id].depends if d in ids]
+        return all(d in done for d in deps)
+
+    try:
+        if not parallel:
+            for check_id in ids:
+                done[check_id] = run_one(check_id)
+                order.finished(done[check_id])
+        else:
+            waiting = list(ids)
+            running = {}                # check id -> thread
+
+            def worker(check_id):
+                result = run_one(check_id)
+                with lock:
+                    done[check_id] = result
+                    del running[check_id]
+                    order.finished(result)
+                    lock.notify_all()
+
+            with lock:
+                while waiting or running:
+                    solo_busy = any(CHECKS[c].solo for c in running)
+                    for check_id in [c for c in waiting if ready(c)]:
+                        if CHECKS[check_id].solo and solo_busy:
+                            continue
+                        solo_busy = solo_busy or CHECKS[check_id].solo
+                        waiting.remove(check_id)
+                        running[check_id] = threading.Thread(
+                            target=worker, args=(check_id,), daemon=True,
+                            name="grade-" + check_id)
+                        running[check_id].start()
+                    lock.wait(0.5)
+    except BaseException:
+        # Ctrl-C, SIGTERM: the checks still running are daemon threads that
+        # die with the grader; their servers must not outlive it.
+        for sandbox in list(live):
+            try:
+                sandbox.close()
+            except Exception:
+                pass
+        raise
+    finally:
+        if shared is not None:
+            shared.close()
+    report.checks = [done[c] for c in ids]
+    report.model = next((c.model for c in report.checks if c.model and c.model != "unknown"),
+                        "")
+    report.status = "graded"
     report.seconds = time.monotonic() - started
     return report.finish()

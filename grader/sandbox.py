@@ -168,6 +168,11 @@ class Server:
         self.address = None
         self._process = psutil.Process(self.pid)
 
+    @property
+    def process(self):
+        """The listening process (psutil)."""
+        return self._process
+
     # -- state -------------------------------------------------------------
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -454,17 +459,30 @@ class Sandbox:
         return Server(self, popen, namespace, self.port)
 
     # -- stopping ------------------------------------------------------------
-    def processes(self):
-        """Every live process this sandbox started (zombies included)."""
+    def processes(self, server=None):
+        """Every live process this sandbox started (zombies included).
+
+        With a server uid of its own, that is every process of the uid, and
+        the server (and its children) while the launcher has not dropped to
+        the uid yet: other sandboxes of this grader, running at the same
+        time, are left alone. Without one, every new descendant of the
+        grader (sandboxes then run one at a time)."""
         found = {}
         if self.uid is not None:
             for proc in psutil.process_iter(["uids"]):
                 uids = proc.info["uids"]
                 if uids and self.uid in (uids.real, uids.effective, uids.saved):
                     found[proc.pid] = proc
-        for proc in psutil.Process().children(recursive=True):
-            if self.uid is None or proc.pid not in self._children_before:
-                found.setdefault(proc.pid, proc)
+            if server is not None:
+                try:
+                    for proc in [server.process] + server.process.children(recursive=True):
+                        found.setdefault(proc.pid, proc)
+                except psutil.NoSuchProcess:
+                    pass
+        else:
+            for proc in psutil.Process().children(recursive=True):
+                if proc.pid not in self._children_before:
+                    found.setdefault(proc.pid, proc)
         for pid in self._children_before:
             found.pop(pid, None)
         return list(found.values())
@@ -493,7 +511,7 @@ class Sandbox:
                     pass
             if self.uid is not None:
                 self._kill_uid()
-            left = [p for p in self.processes() if _is_alive(p)]
+            left = [p for p in self.processes(server) if _is_alive(p)]
             for proc in left:
                 try:
                     proc.kill()
@@ -517,7 +535,14 @@ class Sandbox:
             if proc.pid in self._children_before:
                 continue
             try:
-                if proc.status() == psutil.STATUS_ZOMBIE:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    continue
+                # An orphan of this sandbox re-parented to the grader: of its
+                # uid. (A zombie of another sandbox's server is that
+                # sandbox's to reap: its Popen needs the exit status.)
+                if self.uid is not None and self.uid not in proc.uids():
+                    continue
+                if server is None or proc.pid != server.pid:
                     os.waitpid(proc.pid, os.WNOHANG)
             except (psutil.Error, ChildProcessError):
                 pass

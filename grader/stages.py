@@ -1,24 +1,26 @@
-"""The seven stages of Part 3: where each lives and which checks it requires."""
+"""The stages: each is a folder under labs/ with a `stage.toml` declaring it
+(id, title, lesson, its server's file name, the checks it runs and the ones
+it requires). Adding a stage is adding a folder; no code names one.
+"""
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from .checks import CHECKS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LABS_DIR = REPO_ROOT / "labs"
 CLIENT3 = LABS_DIR / "client3.py"
+DECLARATION = "stage.toml"
 
-# Every check, in the order they run. The ids are the contract of every
-# output format: never rename one.
-CHECK_IDS = (
-    "serves",
-    "closes",
-    "concurrent",
-    "no-fd-leak",
-    "fd-limit",
-    "reaps",
-    "reaps-burst",
-    "survives-child-kill",
-)
+# Every check, in the order they run: the order of the registry. The ids
+# are the contract of every output format: never rename one.
+CHECK_IDS = tuple(CHECKS)
+
+
+class StageError(Exception):
+    """A stage's declaration is wrong (the lab's fault, not the learner's)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,9 @@ class Stage:
     slug: str          # directory name under labs/
     title: str
     lesson: str        # one line: what the stage shows
-    required: tuple    # check ids the stage's exercise asks for
+    checks: tuple      # the checks it runs, in order
+    required: tuple    # the check ids its exercise asks for
+    server_name: str = ""
 
     @property
     def directory(self) -> Path:
@@ -35,7 +39,7 @@ class Stage:
 
     @property
     def server(self) -> Path:
-        return self.directory / f"webserver{self.id}.py"
+        return self.directory / (self.server_name or "webserver%s.py" % self.id)
 
     @property
     def demo(self) -> Path:
@@ -46,37 +50,43 @@ class Stage:
         return self.directory / "README.md"
 
 
-# A stage requires what its own server does right; the checks that expose
-# the stage's flaw still run and teach, and the next stage requires them.
-STAGES = {
-    s.id: s
-    for s in (
-        Stage("3a", "3a-iterative", "An iterative server",
-              "one client at a time: accept, recv, sendall, close",
-              ("serves", "closes", "no-fd-leak", "fd-limit")),
-        Stage("3b", "3b-backlog", "The listen backlog",
-              "while the server sleeps, a second curl connects but hangs",
-              ("serves",)),
-        Stage("3c", "3c-fork", "A forking server",
-              "fork() per client: many clients at once, PID and PPID",
-              ("serves", "concurrent", "no-fd-leak", "fd-limit",
-               "survives-child-kill")),
-        Stage("3d", "3d-leaked-descriptors", "Leaked descriptors and zombies",
-              "the parent keeps every client socket: no FIN, EMFILE, zombies",
-              ("serves", "concurrent", "survives-child-kill")),
-        Stage("3e", "3e-sigchld-eintr", "SIGCHLD and interrupted system calls",
-              "a SIGCHLD handler reaps each child; accept() is interrupted",
-              ("serves", "concurrent", "no-fd-leak", "fd-limit", "reaps",
-               "survives-child-kill")),
-        Stage("3f", "3f-lost-signals", "Lost signals",
-              "SIGCHLD is not queued: a burst of clients leaves zombies",
-              ("serves", "closes", "concurrent", "no-fd-leak", "fd-limit",
-               "reaps", "survives-child-kill")),
-        Stage("3g", "3g-waitpid-loop", "The waitpid loop",
-              "waitpid(-1, WNOHANG) in a loop: no zombies, ever",
-              CHECK_IDS),
-    )
-}
+def _ids(value, where, field, default):
+    if value is None:
+        return default
+    if value == "all":
+        return CHECK_IDS
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StageError('%s: %s must be a list of check ids or "all"' % (where, field))
+    unknown = [v for v in value if v not in CHECKS]
+    if unknown:
+        raise StageError("%s: %s names unknown checks: %s" % (where, field, ", ".join(unknown)))
+    return tuple(c for c in CHECK_IDS if c in value)      # in the registry's order
+
+
+def load_stage(directory: Path) -> Stage:
+    where = directory / DECLARATION
+    with open(where, "rb") as f:
+        data = tomllib.load(f)
+    for key in ("id", "title", "lesson"):
+        if not isinstance(data.get(key), str):
+            raise StageError("%s: %s is missing" % (where, key))
+    checks = _ids(data.get("checks"), where, "checks", CHECK_IDS)
+    required = _ids(data.get("required"), where, "required", checks)
+    if not set(required) <= set(checks):
+        raise StageError("%s: it requires checks it does not run" % where)
+    return Stage(id=data["id"], slug=directory.name, title=data["title"], lesson=data["lesson"],
+                 checks=checks, required=required, server_name=data.get("server", ""))
+
+
+def find_stages(labs_dir: Path = LABS_DIR) -> dict:
+    """{id: Stage} for every folder of `labs_dir` that declares a stage,
+    ordered by id."""
+    found = [load_stage(d) for d in sorted(labs_dir.iterdir())
+             if (d / DECLARATION).is_file()]
+    return {s.id: s for s in sorted(found, key=lambda s: s.id)}
+
+
+STAGES = find_stages()
 
 
 def find_stage(name: str):
@@ -84,8 +94,10 @@ def find_stage(name: str):
     key = name.strip().lower()
     if key in STAGES:
         return STAGES[key]
-    if len(key) == 1 and "3" + key in STAGES:
-        return STAGES["3" + key]
+    # a letter alone names the stage of that letter, where only one part has it
+    by_letter = [s for s in STAGES.values() if len(s.id) > 1 and s.id[1:] == key]
+    if len(by_letter) == 1:
+        return by_letter[0]
     for stage in STAGES.values():
         if key == stage.slug:
             return stage

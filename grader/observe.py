@@ -1,0 +1,248 @@
+"""What a server's processes are doing, read from /proc: who holds a
+connection, which system call each thread is blocked in, how long a
+sleeping process will go on sleeping.
+
+The checks decide from this evidence, never from how long something took:
+"no child took the connection" is concluded only when the listening process
+is seen serving it itself, or is back waiting for work while it holds it
+(a fork has returned by then, so a child it made is already in /proc).
+"""
+
+import os
+import platform
+import struct
+import time
+
+import psutil
+
+# System call numbers (the first field of /proc/TID/syscall), per machine.
+_SYSCALLS = {
+    "x86_64": {
+        0: "read", 19: "readv", 45: "recvfrom", 47: "recvmsg",
+        43: "accept", 288: "accept4",
+        7: "poll", 23: "select", 270: "pselect6", 271: "ppoll",
+        232: "epoll_wait", 281: "epoll_pwait", 441: "epoll_pwait2",
+        35: "nanosleep", 230: "clock_nanosleep", 202: "futex", 61: "wait4",
+        247: "waitid", 34: "pause", 130: "rt_sigsuspend",
+    },
+    "aarch64": {
+        63: "read", 65: "readv", 207: "recvfrom", 212: "recvmsg",
+        202: "accept", 242: "accept4",
+        72: "pselect6", 73: "ppoll", 22: "epoll_pwait", 441: "epoll_pwait2",
+        101: "nanosleep", 115: "clock_nanosleep", 98: "futex", 260: "wait4",
+        95: "waitid", 133: "rt_sigsuspend",
+    },
+}
+SYSCALL_NAMES = _SYSCALLS.get(platform.machine(), {})
+
+READS = {"read", "readv", "recvfrom", "recvmsg"}
+ACCEPTS = {"accept", "accept4"}
+POLLS = {"poll", "select", "pselect6", "ppoll", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
+SLEEPS = {"nanosleep", "clock_nanosleep"}
+WAITS = {"wait4", "waitid"}
+# A thread blocked in one of these is waiting for work, not in the middle of
+# handing a connection to a child.
+IDLE = READS | ACCEPTS | POLLS
+
+
+class ThreadState:
+    """One thread: its scheduler state and, when blocked in a system call,
+    the call's name and arguments."""
+
+    def __init__(self, tid, state, syscall=None, args=()):
+        self.tid = tid
+        self.state = state          # R, S, D, Z, T, ...
+        self.syscall = syscall      # "accept4", ... or None (running, unknown)
+        self.args = args
+
+    @property
+    def blocked(self):
+        return self.state in ("S", "D") and self.syscall is not None
+
+    def __repr__(self):
+        return "<thread %d %s %s>" % (self.tid, self.state, self.syscall)
+
+
+def threads(pid):
+    """The threads of `pid` ([] if it is gone or /proc is closed to us)."""
+    found = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return found
+    for tid in map(int, tids):
+        base = "/proc/%d/task/%d/" % (pid, tid)
+        try:
+            with open(base + "stat") as f:
+                stat = f.read()
+            with open(base + "syscall") as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        state = stat[stat.rfind(")") + 2:].split(" ", 1)[0]
+        syscall, args = None, ()
+        if fields and fields[0] not in ("running", "-1"):
+            try:
+                syscall = SYSCALL_NAMES.get(int(fields[0]), "syscall %s" % fields[0])
+                args = tuple(int(a, 16) for a in fields[1:7])
+            except ValueError:
+                syscall = None
+        found.append(ThreadState(tid, state, syscall, args))
+    return found
+
+
+def socket_fds(pid, inode):
+    """The descriptors of `pid` that refer to the socket `inode`."""
+    target = "socket:[%d]" % inode
+    fds = []
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return fds
+    for name in names:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, name)) == target:
+                fds.append(int(name))
+        except OSError:
+            pass
+    return fds
+
+
+def listening_fds(pid, port):
+    """The descriptors of `pid` that are listening TCP sockets on `port`."""
+    inodes = {inode for _, p, _, inode in _tcp_rows(pid, "0A") if p == port}
+    fds = []
+    for inode in inodes:
+        fds += socket_fds(pid, inode)
+    return fds
+
+
+def epoll_watches(pid, fd):
+    """Whether `fd` of `pid` is registered in one of its epoll instances."""
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, name)) != "anon_inode:[eventpoll]":
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, name)) as f:
+                for line in f:
+                    if line.startswith("tfd:") and int(line.split()[1]) == fd:
+                        return True
+        except (OSError, ValueError, IndexError):
+            pass
+    return False
+
+
+def _tcp_rows(pid, state):
+    """(local address hex, local port, remote "ip:port" hex, inode) of the TCP
+    sockets in `state` ("01" established, "0A" listening) in the network
+    namespace of `pid`."""
+    for name in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, name)) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 10 or fields[3] != state:
+                continue
+            local_ip, local_port = fields[1].split(":")
+            yield local_ip, int(local_port, 16), fields[2], int(fields[9])
+
+
+def accepted_inode(server_pid, server_port, client_port):
+    """The inode of the server's end of the connection from our `client_port`
+    once the server accepted it (0 while it waits in the listen queue)."""
+    for _, port, remote, inode in _tcp_rows(server_pid, "01"):
+        if port == server_port and int(remote.split(":")[1], 16) == client_port:
+            return inode
+    return 0
+
+
+def sleep_left(pid, tid=None):
+    """Seconds a process sleeping in clock_nanosleep(CLOCK_MONOTONIC,
+    TIMER_ABSTIME) (Python's time.sleep) has left, read from its memory; None
+    when it is not sleeping so, or its memory is closed to us."""
+    for thread in threads(pid):
+        if tid is not None and thread.tid != tid:
+            continue
+        if thread.syscall != "clock_nanosleep" or len(thread.args) < 3:
+            continue
+        clock, flags, request = thread.args[:3]
+        if clock != 1 or not flags & 1:        # CLOCK_MONOTONIC, TIMER_ABSTIME
+            continue
+        try:
+            with open("/proc/%d/mem" % pid, "rb") as mem:
+                mem.seek(request)
+                seconds, nanoseconds = struct.unpack("qq", mem.read(16))
+        except (OSError, ValueError, struct.error):
+            return None
+        return max(0.0, seconds + nanoseconds / 1e9 - time.monotonic())
+    return None
+
+
+# -- who serves a connection -------------------------------------------------
+
+class Holder:
+    """Who took a connection: the listening process itself, a child made for
+    it, or a worker that existed before it came."""
+
+    def __init__(self, kind, process=None, evidence=""):
+        self.kind = kind            # "self" | "child" | "worker"
+        self.process = process      # psutil.Process of the child or worker
+        self.evidence = evidence
+
+    def __repr__(self):
+        return "<Holder %s %s>" % (self.kind, self.process and self.process.pid)
+
+
+def descendants(proc):
+    try:
+        return proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def find_holder(server_proc, inode, known_before):
+    """Holder of the accepted socket `inode`, on positive evidence only; None
+    while the evidence is not there yet.
+
+    The listening process's threads are read before its descendants' fds:
+    if it is back waiting (accept, poll, read) a fork it made has returned,
+    and the child is in /proc by the time the descendants are read.
+    """
+    pid = server_proc.pid
+    own_threads = threads(pid)
+    for proc in descendants(server_proc):
+        if socket_fds(proc.pid, inode):
+            kind = "worker" if proc.pid in known_before else "child"
+            return Holder(kind, proc)
+    fds = socket_fds(pid, inode)
+    if not fds:
+        return None
+    for thread in own_threads:
+        if thread.blocked and thread.syscall in READS and thread.args and thread.args[0] in fds:
+            return Holder("self", evidence="a thread of the listening process reads it")
+    if any(epoll_watches(pid, fd) for fd in fds) and \
+            any(t.blocked and t.syscall in POLLS for t in own_threads):
+        return Holder("self", evidence="the listening process's event loop watches it")
+    if own_threads and all(t.blocked and t.syscall in IDLE for t in own_threads):
+        return Holder("self", evidence="the listening process holds it and waits for more work")
+    return None
+
+
+def model_name(holder, thread_count):
+    """How the server handles connections, in words for the report."""
+    if holder is None:
+        return "unknown"
+    if holder.kind == "child":
+        return "a child process per connection (fork)"
+    if holder.kind == "worker":
+        return "pre-forked worker processes"
+    if thread_count > 1:
+        return "threads in one process"
+    return "one process"
