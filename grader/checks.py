@@ -142,20 +142,47 @@ def concurrent(run):
     """While one client is connected and silent, a second client gets its full
     response within 3 s."""
     server = run.start()
-    silent = server.connect(5)
+    silent, holder, _ = take_silent_connection(run, server)
     try:
-        time.sleep(0.2)     # let the server take the silent client first
         exchange = fetch(server, timeout=3)
+        busy = blocked_in(server)
     finally:
         close(silent)
     if not exchange.complete:
-        raise Fail(
-            "while one client was connected and silent, a second client got %s within 3 s"
-            % ("an incomplete response" if exchange.raw else "no response"),
-            "An iterative server waits in recv() for the first client and serves nobody else "
-            "meanwhile. Handle each client in its own process: fork() after accept() "
-            "(stage 3c).")
+        seen = ("while one client was connected and silent, a second client got %s within 3 s"
+                % ("an incomplete response" if exchange.raw else "no response"))
+        if busy in observe.WAITS:
+            raise Fail(seen + ": the server was blocked in %s(), waiting for the child that "
+                       "serves the silent client" % busy,
+                       "Waiting for a child right after fork() (os.waitpid(pid, 0), "
+                       "os.wait()) serves one client at a time again. Let the parent go "
+                       "straight back to accept(), and reap children in a SIGCHLD handler "
+                       "(stage 3e).")
+        raise Fail(seen + (": the server was reading from the silent client"
+                           if holder is not None and holder.kind == "self" else ""),
+                   "An iterative server waits in recv() for the first client and serves "
+                   "nobody else meanwhile. Handle each client in its own process: fork() "
+                   "after accept() (stage 3c).")
     expect_response(exchange, "the second client's response")
+
+
+def blocked_in(server):
+    """The system call the listening process is blocked in, when it has a
+    single thread (None otherwise)."""
+    threads = observe.threads(server.pid)
+    return threads[0].syscall if len(threads) == 1 and threads[0].blocked else None
+
+
+def asleep(server, longer_than):
+    """Words for a listening process that sleeps (time.sleep) for more than
+    `longer_than` seconds yet, so cannot answer anyone meanwhile; or None."""
+    threads = observe.threads(server.pid)
+    if len(threads) != 1 or threads[0].syscall not in observe.SLEEPS:
+        return None
+    left = observe.sleep_left(server.pid)
+    if left is None or left <= longer_than:
+        return None
+    return "the server is asleep (time.sleep), %.0f s left" % left
 
 
 @check("no-fd-leak", bound=30, reproduce="""
@@ -190,7 +217,7 @@ def no_fd_leak(run):
             "until accept() fails with Too many open files.")
 
 
-@check("fd-limit", bound=30, reproduce="""
+@check("fd-limit", bound=30, solo=True, reproduce="""
 (ulimit -Sn 256; exec python3 {file}) &          # 256 descriptors, for the server only
 python3 {client3} --max-clients 300
 """ + HELLO)
@@ -211,6 +238,14 @@ def fd_limit(run):
                 break
         opened = len(clients)
         time.sleep(0.3)
+        sleeping = asleep(server, 5)
+        if sleeping:
+            raise Fail("with %d connections open%s, %s: a new request cannot be answered"
+                       % (opened, " (connection %d: %s)" % (opened + 1, refused) if refused
+                          else "", sleeping),
+                       "An iterative server that sleeps after each answer (stage 3b) leaves "
+                       "every other client waiting in the listen queue. Fork a child per "
+                       "client (stage 3c).")
         if not server.alive():
             raise Fail(
                 "the server died after %d of 300 connections (%s)%s"
@@ -395,9 +430,9 @@ def reaps(run):
             pass
     running, kind, words = wait_for_exit([child], server.port, 10)
     if running:
-        raise Fail("the child (PID %d) that served the request was still running %s after "
-                   "its response: %s" % (child.pid, "10 s" if kind not in ("accept", "sleep")
-                                          else "when checked", words), HINTS[kind])
+        raise Fail("the child (PID %d) that served the request was still running %safter "
+                   "its response: %s" % (child.pid, "10 s " if kind not in ("accept", "sleep")
+                                          else "", words), HINTS[kind])
     exited = time.monotonic()
     while state(child) == "zombie" and time.monotonic() < exited + 1.0:
         time.sleep(0.01)
@@ -417,7 +452,7 @@ def reaps(run):
                    "listening socket (or on whatever comes next).")
 
 
-@check("reaps-burst", bound=40, reproduce="""
+@check("reaps-burst", bound=40, solo=True, reproduce="""
 python3 {file} &  pid=$!
 python3 {client3} --max-clients 128
 sleep 2; ps -o pid,stat,cmd --ppid $pid | grep -c defunct   # zombies left
@@ -435,11 +470,12 @@ def reaps_burst(run):
     if holder is None:
         raise unknown_holder(server)
     if holder.kind == "self":
-        second = fetch(server, timeout=5)
-        if not second.complete:
+        sleeping = asleep(server, 5)
+        second = fetch(server, timeout=5) if not sleeping else None
+        if sleeping or not second.complete:
             raise Fail(
-                "after its first answer the server did not answer another request within "
-                "5 s: 128 clients at once would wait in line",
+                "after its first answer %s: 128 clients at once would wait in line"
+                % (sleeping or "the server did not answer another request within 5 s"),
                 "An iterative server that sleeps after each answer (stage 3b) serves one "
                 "client a minute. Fork a child per client (stage 3c).")
         raise Skip(NO_CHILD % (holder.evidence, "reap"))
@@ -452,9 +488,9 @@ def reaps_burst(run):
     children = [p for p in server.children() if p.pid not in workers]
     running, kind, words = wait_for_exit(children, server.port, 10)
     if running:
-        raise Fail("%d children were still running %s after 128 simultaneous clients had "
+        raise Fail("%d children were still running %safter 128 simultaneous clients had "
                    "their answers (the first: %s)"
-                   % (len(running), "10 s" if kind not in ("accept", "sleep") else "when checked",
+                   % (len(running), "10 s " if kind not in ("accept", "sleep") else "",
                       words), HINTS[kind])
     # No new child can come now: once no zombie is left, none will be.
     deadline = time.monotonic() + 2
@@ -541,8 +577,7 @@ def accepts_while_reaping(run):
             time.sleep(0.01)
         time.sleep(0.2)
         third = fetch(server, timeout=3)
-        stuck = [t for t in observe.threads(server.pid) if t.blocked and t.syscall in
-                 observe.WAITS]
+        busy = blocked_in(server)
     finally:
         close(silent)
     if not third.complete:
@@ -551,7 +586,7 @@ def accepts_while_reaping(run):
             "new client got %s within 3 s%s"
             % ("an incomplete response" if third.raw else "no response",
                ": the server was blocked in %s(), waiting for the child that was still "
-               "serving" % stuck[0].syscall if stuck else ""),
+               "serving" % busy if busy in observe.WAITS else ""),
             "A blocking wait in the SIGCHLD handler (os.wait(), or os.waitpid(-1, 0)) "
             "reaps the child that exited and then waits for one that is still running, and "
             "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "

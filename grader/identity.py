@@ -33,7 +33,7 @@ def server_uid(slot: int = 0) -> int:
 
 
 LOCK_DIR = "/tmp/lab-server-uids"
-MAX_SLOTS = 64
+MAX_SLOTS = 256
 
 
 class ServerUid:

@@ -47,7 +47,8 @@ sys.path.insert(0, str(REPO))
 from grader import identity, netns  # noqa: E402
 from grader.stages import STAGES  # noqa: E402
 
-UID_SPAN = 16      # the uids one grading may claim (from its base up)
+UID_SPAN = 64      # the uids one grading may claim (from its base up): a uid per check
+                   # running, for each submission graded at once
 
 
 def _claim_uid_base(first, step=identity.MAX_SLOTS, tries=16):
