@@ -16,7 +16,7 @@ FROM ${BASE_IMAGE}
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 python3-pexpect python3-psutil python3-pytest \
+        python3 python3-pexpect python3-psutil python3-pytest python3-pytest-timeout \
         python3-jsonschema python3-xmlschema \
         curl procps psmisc strace lsof iproute2 util-linux sudo \
         nano vim-tiny less; \

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REFERENCES, lab, lab_json, verdicts
+from helpers import REFERENCES, STAGES, lab, lab_json, verdicts
+
+from grader.runner import TOTAL_SECONDS
 
 ARTICLE_3A_AS_TRANSLATED = textwrap.dedent('''\
     import socket
@@ -80,7 +82,8 @@ def test_missing_file_still_writes_a_json_error_report(tmp_path):
     status, report, _ = lab_json("check", "3g", tmp_path / "nope.py")
     assert status == 2
     assert report["status"] == "error" and "no such file" in report["message"]
-    assert report["score"] == 0 and report["max_score"] == 8
+    # every required check, 1 point each without a rubric
+    assert report["score"] == 0 and report["max_score"] == len(STAGES["3g"].required)
 
 
 def test_unknown_stage_with_json_still_writes_json():
@@ -110,6 +113,34 @@ def test_folder_submissions(tmp_path):
     (two / "b.py").write_text("")
     done = lab("check", "3a", two)
     assert done.returncode == 2 and "name the server webserver3a.py" in done.stderr + done.stdout
+    no_traceback(done)
+    status, report, _ = lab_json("check", "3a", two)
+    assert status == 2 and report["status"] == "error"
+    assert "the folder holds 2 .py files (a.py, b.py)" in report["message"], report["message"]
+
+
+def test_a_folder_with_webserver3x_among_other_files_grades_that_one(tmp_path):
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "a_helper.py").write_text("raise SystemExit('not the server')\n")
+    (folder / "webserver3a.py").write_text(REFERENCES["3a"].read_text())
+    (folder / "zz_notes.py").write_text("x = (\n")
+    status, report, _ = lab_json("check", "3a", folder, "--only", "serves")
+    assert status == 0, report
+    assert report["submission"] == str(folder / "webserver3a.py")
+    assert verdicts(report) == {"serves": "pass"}
+
+
+def test_a_submission_over_1_mib_is_refused(tmp_path):
+    big = tmp_path / "webserver3a.py"
+    big.write_text(REFERENCES["3a"].read_text() + "#" * 80 + "\n" + ("# padding\n" * 110000))
+    assert big.stat().st_size > 1 << 20
+    status, report, stderr = lab_json("check", "3a", big)
+    assert status == 2 and report["status"] == "error", report
+    assert "too large for a server's source (1 MiB at most)" in report["message"]
+    assert "%d bytes" % big.stat().st_size in report["message"]
+    assert report["checks"] == [] and report["score"] == 0
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run lab as another user")
@@ -173,6 +204,8 @@ def test_default_file_is_found_in_the_current_folder(tmp_path):
     (tmp_path / "webserver3g.py").write_text(REFERENCES["3g"].read_text())
     done = lab("check", "3g", "--only", "serves", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("lab check 3g webserver3g.py  (3g: "), done.stdout
+    assert "\n3g: 1 of 1 required checks pass, score 1/1: PASS\n" in done.stdout, done.stdout
     done = lab("check", "3f", cwd=tmp_path)
     assert done.returncode == 2 and "no webserver3f.py here" in done.stderr
 
@@ -193,6 +226,52 @@ def test_output_file_and_text_on_stdout(tmp_path):
     assert done.returncode == 0
     assert "== serves == " in done.stdout
     assert json.loads(out.read_text())["status"] == "pass"
+
+
+def test_text_format_with_output_writes_json_there_and_text_to_stdout(tmp_path):
+    out = tmp_path / "result.json"
+    done = lab("check", "3g", REFERENCES["3g"], "--only", "serves", "--format", "text",
+               "--output", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["status"] == "pass" and verdicts(report) == {"serves": "pass"}
+    assert "== serves == " in done.stdout
+    assert "3g: 1 of 1 required checks pass, score 1/1: PASS" in done.stdout
+    assert "{" not in done.stdout and done.stderr == ""      # text only, and all on stdout
+
+
+def test_port_option_grades_a_server_on_that_port(tmp_path):
+    path = tmp_path / "webserver3a.py"
+    path.write_text(REFERENCES["3a"].read_text().replace("8888", "9999"))
+    assert "9999" in path.read_text()
+    status, report, _ = lab_json("check", "3a", path, "--port", "9999", "--only", "serves")
+    assert status == 0, report
+    [serves] = report["checks"]
+    assert serves["status"] == "pass"
+    assert "http://localhost:9999/hello" in serves["reproduce"], serves["reproduce"]
+    assert "8888" not in serves["reproduce"]
+    # the same file on the default port: it is told where it listens
+    status, report, _ = lab_json("check", "3a", path, "--only", "serves")
+    assert status == 1
+    assert "listens on port 9999, not on port 8888" in report["checks"][0]["message"]
+
+
+@pytest.mark.parametrize("command", [["check", "3g", "x.py"], ["grade", "--stage", "3g", "x.py"]])
+@pytest.mark.parametrize("rubric, says", [
+    (None, "cannot read the rubric %(path)s: No such file or directory"),
+    ("[points\nserves = 2\n", "the rubric %(path)s is not valid TOML"),
+    ("[points]\nserves = 'two'\n",
+     "the rubric %(path)s: points for serves must be a number >= 0, not 'two'"),
+    ("[points]\nbogus = 1\n", "the rubric %(path)s names unknown checks: bogus"),
+])
+def test_rubric_errors_are_named(command, rubric, says, tmp_path):
+    path = tmp_path / "rubric.toml"
+    if rubric is not None:
+        path.write_text(rubric)
+    done = lab(*command, "--rubric", path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "lab: " + says % {"path": path} in done.stderr, done.stderr
+    no_traceback(done)
 
 
 def test_a_busy_port_is_named_when_grading_without_a_namespace():
@@ -219,6 +298,6 @@ def test_a_busy_port_is_named_when_grading_without_a_namespace():
 def test_the_grader_works_unprivileged():
     """As a normal user the grader has no namespaces and no uid to drop to;
     it grades on this machine's port 8888, one check at a time."""
-    done = lab("check", "3g", REFERENCES["3g"], user=64351, timeout=120)
+    done = lab("check", "3g", REFERENCES["3g"], user=64351, timeout=TOTAL_SECONDS + 60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no private network namespace here" in done.stdout

@@ -1,8 +1,10 @@
 """Every stage's demo (`lab demo 3X`, i.e. labs/<dir>/demo.py) reproduces its
 phenomenon, ends within its bounds, and leaves nothing behind.
 
-Each demo runs in a subprocess with a hard timeout (no pytest-timeout plugin):
-on expiry it gets SIGTERM (its own cleanup runs), then SIGKILL.
+Each demo runs in a subprocess with a hard timeout of its own (pytest-timeout
+is only a backstop): on expiry it gets SIGTERM (its own cleanup runs), then
+SIGKILL. The time a demo took is printed, never asserted (a loaded machine
+is slower).
 
 As root the demos run their servers as a uid of their own (LAB_SERVER_UID,
 base 64923 here, unless the caller sets LAB_DEMO_TEST_UID; a demo claims the
@@ -13,18 +15,22 @@ uids may remain, nor any process in the demo's working directory.
 """
 
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-psutil = pytest.importorskip("psutil")
-pytest.importorskip("pexpect")
+from requirements import require
+
+psutil = require("psutil")
+require("pexpect")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -161,7 +167,6 @@ def passed(stage_id, code, out, seconds):
     assert "PHENOMENON NOT REPRODUCED" not in out
     assert "Demo {} complete".format(stage_id) in out, out[-4000:]
     assert WORKDIR.search(out), "the demo did not say where it ran"
-    assert seconds < DEMO_TIMEOUT
     print("demo {}: {:.1f} s{}".format(stage_id, seconds, " (over the ~{} s budget: a loaded "
           "machine?)".format(DEMO_BUDGET) if seconds > DEMO_BUDGET else ""))
 
@@ -277,21 +282,44 @@ def test_ctrl_c_cleans_up(demos):
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace",
                             start_new_session=True)
+    lines = queue.Queue()               # read in a thread: a silent demo never blocks us
+
+    def read():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     out = []
     try:
         deadline = time.monotonic() + 60
-        for line in proc.stdout:            # until the server is up
+        while not any("Serving HTTP on port 8888" in line for line in out[-1:]):
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail("the demo's server did not start within 60 s:\n" + "".join(out))
+            if line is None:
+                pytest.fail("the demo ended (%s) before its server started:\n%s"
+                            % (proc.wait(), "".join(out)))
             out.append(line)
-            if "Serving HTTP on port 8888" in line or time.monotonic() > deadline:
-                break
         time.sleep(1)
         os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in the terminal does
-        rest, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        _stop(proc)
-        pytest.fail("the demo did not end after Ctrl-C:\n" + "".join(out))
-    out = "".join(out) + rest
-    demos.outputs.append(out)
+        pytest.fail("the demo did not end within 60 s of Ctrl-C:\n" + "".join(out))
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+        reader.join(10)
+        while True:
+            try:
+                line = lines.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                out.append(line)
+        out = "".join(out)
+        demos.outputs.append(out)       # its working dir, for the leftover check
     assert proc.returncode == 130, out
     assert "Interrupted: cleaning up." in out
 

@@ -1,15 +1,15 @@
 """Batch grading: submissions that all hard-code port 8888 never reach each
 other's servers, and nothing a submission starts outlives its grading."""
 
+import json
 import os
 import textwrap
 
-import psutil
-import pytest
-
+from contained import contained  # noqa: F401  (a fixture)
 from helpers import REFERENCES, lab_json
 
 from grader import netns
+from grader.stages import CHECK_IDS
 
 # A correct forking server whose body names it; both bind port 8888.
 NAMED_SERVER = textwrap.dedent('''\
@@ -70,16 +70,19 @@ def test_two_submissions_on_port_8888_get_their_own_verdicts(tmp_path):
             assert "Goodbye" in serves["message"]
 
 
-def test_batch_leaves_no_process_and_reports_every_path(tmp_path):
+def test_batch_leaves_no_process_and_reports_every_path(tmp_path, contained):
+    """Leftovers are found where they would be: a server runs as
+    `python -u FILE` with its work dir (TMPDIR/lab-check-*) as cwd, under a
+    server uid; the survey looks there (and for lab-check-* dirs left)."""
     (tmp_path / "bad.py").write_text("x = (\n")
     paths = [REFERENCES["3f"], tmp_path / "bad.py", tmp_path / "missing.py"]
-    status, data, stderr = lab_json("grade", "--stage", "3f", *paths, timeout=300)
+    status, data, stderr = lab_json("grade", "--stage", "3f", *paths, timeout=300,
+                                    env=contained.env)
     assert status == 2          # one could not be graded
     assert [r["status"] for r in data["submissions"]] == ["pass", "fail", "error"]
     assert "1 pass, 1 fail, 1 error" in stderr
-    leftovers = [p for p in psutil.process_iter(["cmdline"])
-                 if any("lab-check-" in part for part in (p.info["cmdline"] or []))]
-    assert not leftovers, leftovers
+    left = contained.leftovers()
+    assert not left, left
 
 
 def test_csv_and_json_exports(tmp_path):
@@ -90,4 +93,11 @@ def test_csv_and_json_exports(tmp_path):
     header, row = csv_file.read_text().splitlines()
     assert header.startswith("submission,stage,status,score,max_score")
     assert row.startswith("%s,3a,pass,4,4" % REFERENCES["3a"])
-    assert '"submissions"' in json_file.read_text()
+    exported = json.loads(json_file.read_text())
+    assert exported == data                 # the same results as on stdout
+    [report] = exported["submissions"]
+    assert (report["submission"], report["stage"], report["status"]) == (
+        str(REFERENCES["3a"]), "3a", "pass")
+    assert (report["score"], report["max_score"]) == (4, 4)
+    assert [c["id"] for c in report["checks"]] == list(CHECK_IDS)
+    assert all(c["status"] == "pass" for c in report["checks"] if c["required"])
