@@ -137,40 +137,52 @@ def closes(run):
             "send a Content-Length header, so the client knows where the body ends.")
 
 
-@check("concurrent", bound=12, reproduce=START + "\n" + SILENT_CLIENT + "\n" + HELLO)
+@check("concurrent", bound=25, reproduce=START + "\n" + SILENT_CLIENT + "\n" + HELLO)
 def concurrent(run):
     """While one client is connected and silent, a second client gets its full
-    response within 3 s."""
+    response (within 10 s; at once is the rule, and a server seen unable to
+    answer, blocked on the first client, fails at once)."""
     server = run.start()
     silent, holder, _ = take_silent_connection(run, server)
     try:
-        exchange = fetch(server, timeout=3)
-        busy = blocked_in(server)
+        exchange = fetch(server, timeout=10, give_up=lambda: stuck(server, holder))
     finally:
         close(silent)
     if not exchange.complete:
-        seen = ("while one client was connected and silent, a second client got %s within 3 s"
+        seen = ("while one client was connected and silent, a second client got %s"
                 % ("an incomplete response" if exchange.raw else "no response"))
-        if busy in observe.WAITS:
-            raise Fail(seen + ": the server was blocked in %s(), waiting for the child that "
-                       "serves the silent client" % busy,
+        why = exchange.gave_up
+        if why and "wait" in why:
+            raise Fail(seen + ": " + why.replace("a child that", "the child that"),
                        "Waiting for a child right after fork() (os.waitpid(pid, 0), "
                        "os.wait()) serves one client at a time again. Let the parent go "
                        "straight back to accept(), and reap children in a SIGCHLD handler "
                        "(stage 3e).")
-        raise Fail(seen + (": the server was reading from the silent client"
-                           if holder is not None and holder.kind == "self" else ""),
+        raise Fail(seen + (": " + why if why else " within 10 s"),
                    "An iterative server waits in recv() for the first client and serves "
                    "nobody else meanwhile. Handle each client in its own process: fork() "
                    "after accept() (stage 3c).")
     expect_response(exchange, "the second client's response")
 
 
-def blocked_in(server):
-    """The system call the listening process is blocked in, when it has a
-    single thread (None otherwise)."""
+def stuck(server, silent=None):
+    """Why the listening process cannot answer a new client now, from what it
+    is blocked in; "" while that is not certain. Only a single-threaded
+    process is judged: blocked in wait() (os.waitpid without WNOHANG never
+    returns while the child it waits for runs), asleep for seconds yet, or
+    reading from the silent client, which will never send."""
     threads = observe.threads(server.pid)
-    return threads[0].syscall if len(threads) == 1 and threads[0].blocked else None
+    if len(threads) != 1 or not threads[0].blocked:
+        return ""
+    call = threads[0].syscall
+    if call in observe.WAITS:
+        return "the server was blocked in %s(), waiting for a child that was still serving" % call
+    if call in observe.SLEEPS:
+        return asleep(server, 2) or ""
+    if call in observe.READS and silent is not None and silent.inode and threads[0].args \
+            and threads[0].args[0] in observe.socket_fds(server.pid, silent.inode):
+        return "the server was reading from the silent client"
+    return ""
 
 
 def asleep(server, longer_than):
@@ -195,13 +207,14 @@ def no_fd_leak(run):
     """After 100 requests, each read until its body arrives, the listening
     process holds no more descriptors than before (±2)."""
     server = run.start()
-    expect_response(fetch(server, timeout=3))       # warm up: lazy imports
+    expect_response(fetch(server, timeout=5))       # warm up: lazy imports
     before = server.num_fds()
     for n in range(100):
-        exchange = fetch(server, timeout=3)
+        exchange = fetch(server, timeout=5, give_up=lambda: stuck(server))
         if not exchange.complete:
-            raise Fail("request %d of 100 got %s within 3 s" % (
-                n + 1, "an incomplete response" if exchange.raw else "no response"),
+            raise Fail("request %d of 100 got %s%s" % (
+                n + 1, "an incomplete response" if exchange.raw else "no response",
+                ": " + exchange.gave_up if exchange.gave_up else " within 5 s"),
                 "The server must go on answering, one request after another. Does it "
                 "sleep after each answer (stage 3b)?")
     deadline = time.monotonic() + 1.0
@@ -217,13 +230,13 @@ def no_fd_leak(run):
             "until accept() fails with Too many open files.")
 
 
-@check("fd-limit", bound=30, solo=True, reproduce="""
+@check("fd-limit", bound=40, solo=True, reproduce="""
 (ulimit -Sn 256; exec python3 {file}) &          # 256 descriptors, for the server only
 python3 {client3} --max-clients 300
 """ + HELLO)
 def fd_limit(run):
     """Started under `ulimit -n 256`, the server survives 300 simultaneous client
-    connections and goes on serving."""
+    connections and goes on serving (a new request answered within 15 s)."""
     server = run.start(nofile=256)
     clients = []
     refused = ""
@@ -253,15 +266,16 @@ def fd_limit(run):
                 "Under ulimit -n 256 every descriptor counts: the parent must close each "
                 "client socket after fork() (stage 3d keeps them, and accept() fails with "
                 "[Errno 24] Too many open files).")
-        exchange = fetch(server, timeout=5)
+        exchange = fetch(server, timeout=15, give_up=lambda: stuck(server))
     finally:
         for sock in clients:
             close(sock)
     if not exchange.complete:
         raise Fail(
-            "with %d connections open%s, a new request got %s within 5 s"
+            "with %d connections open%s, a new request got %s%s"
             % (opened, " (connection %d: %s)" % (opened + 1, refused) if refused else "",
-               "an incomplete response" if exchange.raw else "no response"),
+               "an incomplete response" if exchange.raw else "no response",
+               ": " + exchange.gave_up if exchange.gave_up else " within 15 s"),
             "The server must go on accepting and answering while many clients are connected.")
     expect_response(exchange)
 
@@ -452,7 +466,7 @@ def reaps(run):
                    "listening socket (or on whatever comes next).")
 
 
-@check("reaps-burst", bound=40, solo=True, reproduce="""
+@check("reaps-burst", bound=60, solo=True, reproduce="""
 python3 {file} &  pid=$!
 python3 {client3} --max-clients 128
 sleep 2; ps -o pid,stat,cmd --ppid $pid | grep -c defunct   # zombies left
@@ -470,19 +484,18 @@ def reaps_burst(run):
     if holder is None:
         raise unknown_holder(server)
     if holder.kind == "self":
-        sleeping = asleep(server, 5)
-        second = fetch(server, timeout=5) if not sleeping else None
-        if sleeping or not second.complete:
+        second = fetch(server, timeout=10, give_up=lambda: stuck(server))
+        if not second.complete:
             raise Fail(
                 "after its first answer %s: 128 clients at once would wait in line"
-                % (sleeping or "the server did not answer another request within 5 s"),
+                % (second.gave_up or "the server did not answer another request within 10 s"),
                 "An iterative server that sleeps after each answer (stage 3b) serves one "
                 "client a minute. Fork a child per client (stage 3c).")
         raise Skip(NO_CHILD % (holder.evidence, "reap"))
     workers = {p.pid for p in server.children()} if holder.kind == "worker" else set()
-    answered = burst(server, 128, timeout=10)
+    answered = burst(server, 128, timeout=20)
     if answered < 128:
-        raise Fail("only %d of 128 simultaneous clients were answered within 10 s" % answered,
+        raise Fail("only %d of 128 simultaneous clients were answered within 20 s" % answered,
                    "Every client must get its answer: the parent should go straight back "
                    "to accept() after fork().")
     children = [p for p in server.children() if p.pid not in workers]
@@ -508,7 +521,7 @@ def reaps_burst(run):
             "(stage 3g).")
 
 
-@check("survives-child-kill", bound=15, reproduce="""
+@check("survives-child-kill", bound=25, reproduce="""
 python3 {file} &  pid=$!
 """ + SILENT_CLIENT + """
 sleep 1; ps -o pid,cmd --ppid $pid              # the child serving that client
@@ -537,10 +550,10 @@ def survives_child_kill(run):
                    % (server.exit_description(), run.last_error()),
                    "A child's death sends SIGCHLD to the parent; the handler must not fail "
                    "(catch ChildProcessError from waitpid when nothing is left).")
-    exchange = fetch(server, timeout=5)
+    exchange = fetch(server, timeout=10, give_up=lambda: stuck(server))
     if not exchange.complete:
-        raise Fail("after its child was killed, the server did not answer a new request "
-                   "within 5 s",
+        raise Fail("after its child was killed, the server did not answer a new request%s"
+                   % (": " + exchange.gave_up if exchange.gave_up else " within 10 s"),
                    "The parent must go on accepting whatever happens to a child.")
     expect_response(exchange)
     if holder.kind == "worker":
@@ -549,7 +562,7 @@ def survives_child_kill(run):
                                                  else "not replaced"))
 
 
-@check("accepts-while-reaping", bound=20, depends=("serves", "concurrent"), reproduce="""
+@check("accepts-while-reaping", bound=35, depends=("serves", "concurrent"), reproduce="""
 python3 {file} &  pid=$!
 """ + SILENT_CLIENT + """
 """ + HELLO + """          # its child exits: SIGCHLD
@@ -558,8 +571,9 @@ sleep 1
 """)
 def accepts_while_reaping(run):
     """While one child still serves a silent client, and another has served
-    its client and exited (SIGCHLD), a third client gets its response within
-    3 s: the SIGCHLD handler must not block in wait()."""
+    its client and exited (SIGCHLD), a third client gets its response: the
+    SIGCHLD handler must not block in wait() (a server seen blocked there
+    fails at once; otherwise the answer may take up to 10 s)."""
     server = run.start()
     silent, holder, before = take_silent_connection(run, server)
     try:
@@ -576,17 +590,15 @@ def accepts_while_reaping(run):
                 break
             time.sleep(0.01)
         time.sleep(0.2)
-        third = fetch(server, timeout=3)
-        busy = blocked_in(server)
+        third = fetch(server, timeout=10, give_up=lambda: stuck(server, holder))
     finally:
         close(silent)
     if not third.complete:
         raise Fail(
             "a child was still serving a silent client and another child had exited; then a "
-            "new client got %s within 3 s%s"
+            "new client got %s%s"
             % ("an incomplete response" if third.raw else "no response",
-               ": the server was blocked in %s(), waiting for the child that was still "
-               "serving" % busy if busy in observe.WAITS else ""),
+               ": " + third.gave_up if third.gave_up else " within 10 s"),
             "A blocking wait in the SIGCHLD handler (os.wait(), or os.waitpid(-1, 0)) "
             "reaps the child that exited and then waits for one that is still running, and "
             "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "

@@ -84,20 +84,30 @@ class Exchange:
     closed: bool = False        # EOF or reset: the server closed the connection
     error: str = ""             # connect or socket error
     seconds: float = 0.0        # until complete (or until we gave up)
+    gave_up: str = ""           # why we stopped waiting early (see read's give_up)
 
 
-def read(sock, exchange: Exchange, deadline: float, until_closed=False):
+GIVE_UP_POLL = 0.1
+
+
+def read(sock, exchange: Exchange, deadline: float, until_closed=False, give_up=None):
     """Read into exchange until complete (or closed, with until_closed) or
-    the deadline."""
+    the deadline. `give_up()`, asked every 0.1 s while nothing comes, may end
+    the wait early: it returns why the answer cannot come (evidence that
+    the server is stuck), or "" to go on waiting."""
     start = time.monotonic()
     while not (exchange.closed or (exchange.complete and not until_closed)):
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        sock.settimeout(left)
+        sock.settimeout(min(left, GIVE_UP_POLL) if give_up else left)
         try:
             chunk = sock.recv(65536)
         except socket.timeout:
+            if give_up:
+                exchange.gave_up = give_up() or ""
+                if not exchange.gave_up:
+                    continue
             break
         except ConnectionResetError:
             exchange.closed = True
@@ -115,8 +125,9 @@ def read(sock, exchange: Exchange, deadline: float, until_closed=False):
     return exchange
 
 
-def fetch(server, timeout: float, until_closed=False, sock=None) -> Exchange:
-    """GET /hello on a new connection (or on `sock`, already connected)."""
+def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -> Exchange:
+    """GET /hello on a new connection (or on `sock`, already connected);
+    `give_up` as for read()."""
     start = time.monotonic()
     deadline = start + timeout
     exchange = Exchange()
@@ -126,7 +137,7 @@ def fetch(server, timeout: float, until_closed=False, sock=None) -> Exchange:
             sock = server.connect(timeout)
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         sock.sendall(REQUEST)
-        read(sock, exchange, deadline, until_closed)
+        read(sock, exchange, deadline, until_closed, give_up)
     except socket.timeout:
         exchange.error = "timed out"
     except OSError as e:

@@ -191,10 +191,11 @@ class Holder:
     """Who took a connection: the listening process itself, a child made for
     it, or a worker that existed before it came."""
 
-    def __init__(self, kind, process=None, evidence=""):
+    def __init__(self, kind, process=None, evidence="", inode=0):
         self.kind = kind            # "self" | "child" | "worker"
         self.process = process      # psutil.Process of the child or worker
         self.evidence = evidence
+        self.inode = inode          # the server's end of the connection
 
     def __repr__(self):
         return "<Holder %s %s>" % (self.kind, self.process and self.process.pid)
@@ -220,18 +221,19 @@ def find_holder(server_proc, inode, known_before):
     for proc in descendants(server_proc):
         if socket_fds(proc.pid, inode):
             kind = "worker" if proc.pid in known_before else "child"
-            return Holder(kind, proc)
+            return Holder(kind, proc, inode=inode)
     fds = socket_fds(pid, inode)
     if not fds:
         return None
     for thread in own_threads:
         if thread.blocked and thread.syscall in READS and thread.args and thread.args[0] in fds:
-            return Holder("self", evidence="a thread of the listening process reads it")
+            return Holder("self", evidence="it reads from the connection", inode=inode)
     if any(epoll_watches(pid, fd) for fd in fds) and \
             any(t.blocked and t.syscall in POLLS for t in own_threads):
-        return Holder("self", evidence="the listening process's event loop watches it")
+        return Holder("self", evidence="its event loop watches the connection", inode=inode)
     if own_threads and all(t.blocked and t.syscall in IDLE for t in own_threads):
-        return Holder("self", evidence="the listening process holds it and waits for more work")
+        return Holder("self", evidence="it holds the connection and waits for more work",
+                      inode=inode)
     return None
 
 

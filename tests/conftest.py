@@ -41,6 +41,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = REPO / "tests" / "hostile"
+MUTANTS = REPO / "tests" / "mutants"
 GOLDEN = REPO / "tests" / "golden"
 
 sys.path.insert(0, str(REPO))
