@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,14 +40,18 @@ class Worker:
         self.path = path
         self.rubric = rubric
         self.stage = stage
-        fd, self.result_file = tempfile.mkstemp(prefix="lab-grade-", suffix=".json")
-        os.close(fd)
+        # A folder of its own for the worker's temporary files (the servers'
+        # work dirs among them): removed whole when the worker ends, however
+        # it ends, even killed before its own clean-up ran.
+        self.tmpdir = tempfile.mkdtemp(prefix="lab-grade-")
+        os.chmod(self.tmpdir, 0o755)        # the servers' uid works in there
+        self.result_file = os.path.join(self.tmpdir, "result.json")
         argv = [sys.executable, "-m", "grader", "check", stage.id, str(path),
                 "--format", "json", "--output", self.result_file, "--quiet",
                 "--timeout", str(args.timeout), "--port", str(args.port)]
         if args.rubric:
             argv += ["--rubric", args.rubric]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        env = dict(os.environ, TMPDIR=self.tmpdir, PYTHONPATH=os.pathsep.join(
             [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
             + [p for p in [os.environ.get("PYTHONPATH")] if p]))
         self.deadline = time.monotonic() + args.timeout + MARGIN_SECONDS
@@ -72,7 +77,7 @@ class Worker:
                                   _describe_exit(self.popen.returncode),
                                   printable(stderr.strip().splitlines()[-1] if stderr.strip() else "")))
         finally:
-            os.unlink(self.result_file)
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
         report.submission = str(self.path)
         return report
 

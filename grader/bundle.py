@@ -6,7 +6,7 @@ installs Python 3 with psutil and the tools the checks use, from Ubuntu's
 packages only) and `run_autograder` (run once per submission: grades the one
 server file in /autograder/submission with `lab check STAGE FOLDER --format
 gradescope` and writes /autograder/results/results.json). Next to them: the
-grader itself (grader/, labs/client3.py) and the rubric, if one was given.
+grader itself (grader/, labs/client3.py, labs/*/stage.toml) and the rubric, if one was given.
 
 run_autograder always leaves a valid results.json, even when the grader
 crashes, hangs past its bound or cannot even start: then score 0 and why.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import rubric as rubric_module
 from .runner import TOTAL_SECONDS
-from .stages import CLIENT3, REPO_ROOT, STAGES, find_stage
+from .stages import CLIENT3, DECLARATION, LABS_DIR, REPO_ROOT, STAGES, find_stage
 
 PACKAGES = ("python3", "python3-psutil", "python3-pexpect", "curl", "procps",
             "util-linux", "iproute2")
@@ -153,6 +153,9 @@ def _grader_files():
             continue
         yield path.relative_to(REPO_ROOT).as_posix(), path
     yield CLIENT3.relative_to(REPO_ROOT).as_posix(), CLIENT3
+    # the stage declarations (not the stages' servers nor their demos)
+    for path in sorted(LABS_DIR.glob("*/" + DECLARATION)):
+        yield path.relative_to(REPO_ROOT).as_posix(), path
 
 
 def _add(zf, name, data, executable=False):
@@ -166,6 +169,7 @@ def build(stage, output, rubric_path=None):
     """Write the zip; returns the names in it. Raises RubricError, OSError."""
     points = rubric_module.load(rubric_path)
     max_score = sum(points.get(c, 1) for c in stage.required)
+    max_score = int(max_score) if float(max_score).is_integer() else max_score
     fill = {"@STAGE@": stage.id, "@PACKAGES@": " ".join(PACKAGES),
             "@MAX_SCORE@": str(max_score), "@LIMIT@": str(int(TOTAL_SECONDS + SLACK_SECONDS))}
 

@@ -220,12 +220,23 @@ def build_parser():
     return parser
 
 
+def port_number(text):
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("%r is not a TCP port (1 to 65535)" % text)
+    return port
+
+
 def add_grading_options(p, formats=()):
     p.add_argument("--format", choices=sorted(["text"] + list(FORMATS) + list(formats)),
                    default="text")
     p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
     p.add_argument("--output", "-o", metavar="FILE", help="write results there, not to stdout")
-    p.add_argument("--port", type=int, default=8888, help="the port the server listens on")
+    p.add_argument("--port", type=port_number, default=8888,
+                   help="the port the server listens on")
     p.add_argument("--timeout", type=float, default=TOTAL_SECONDS,
                    help="the bound on grading one submission, in seconds")
 

@@ -273,7 +273,13 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
             running = {}                # check id -> thread
 
             def worker(check_id):
-                result = run_one(check_id)
+                try:
+                    result = run_one(check_id)
+                except Exception:
+                    # the grader's own fault: the check is an error, never a hang
+                    result = _result(stage, check_id, points, submission, port)
+                    result.status = "error"
+                    result.message = "the grader failed: " + traceback.format_exc(limit=3)
                 with lock:
                     done[check_id] = result
                     del running[check_id]

@@ -74,9 +74,12 @@ def python_for(uid=None) -> str:
         try:
             probe = _launch(spec, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            continue
+        try:
             if probe.wait(timeout=10) == 0:
                 return python
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             probe.kill()
             probe.wait()
     raise GraderError("no Python 3 interpreter that the server's user can run: "

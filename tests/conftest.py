@@ -132,8 +132,9 @@ def find_leftovers(tmpdir, uids=UID_RANGE):
                 found.append("zombie child %d of the test process" % child.pid)
         except psutil.NoSuchProcess:
             pass
-    for path in sorted(Path(tmpdir).glob("lab-check-*")):
-        found.append("work dir left: %s" % path)
+    for pattern in ("lab-check-*", "lab-grade-*"):      # lab grade's workers nest theirs
+        for path in sorted(Path(tmpdir).rglob(pattern)):
+            found.append("work dir left: %s" % path)
     for place in SHARED_DIRS:
         try:
             entries = list(os.scandir(place))

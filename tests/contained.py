@@ -51,11 +51,13 @@ class Contained:
             time.sleep(0.1)
 
     def servers(self):
-        """The graded servers running now (cwd in a lab-check-* dir of ours)."""
+        """The graded servers running now (cwd a lab-check-* dir below ours:
+        `lab grade` gives each worker a folder of its own in it)."""
         found = []
-        prefix = os.path.join(self.tmpdir, "lab-check-")
         for proc in psutil.process_iter(["cwd"]):
-            if (proc.info["cwd"] or "").startswith(prefix):
+            cwd = proc.info["cwd"] or ""
+            if cwd.startswith(self.tmpdir + os.sep) and \
+                    os.path.basename(cwd).startswith("lab-check-"):
                 found.append(proc)
         return found
 

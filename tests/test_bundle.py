@@ -93,7 +93,10 @@ def test_the_zip_has_what_gradescope_needs(bundle):
     assert package <= set(infos)
     assert "labs/client3.py" in infos and "rubric.toml" in infos
     assert not [n for n in infos if "__pycache__" in n or n.endswith(".pyc")]
-    assert not [n for n in infos if n.startswith("labs/") and n != "labs/client3.py"]
+    # of labs/, the load client and the stage declarations only: no reference server
+    assert not [n for n in infos if n.startswith("labs/") and n != "labs/client3.py"
+                and not n.endswith("/stage.toml")]
+    assert "labs/3g-waitpid-loop/stage.toml" in infos
     assert 'STAGE="3g"' in run
     assert float(re.search(r'MAX_SCORE="([^"]*)"', run).group(1)) == MAX_SCORE
 
