@@ -25,6 +25,9 @@ from requirements import require, require_docker, unavailable
 
 jsonschema = require("jsonschema")
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: builds or runs images: one docker user at a time.
+pytestmark = pytest.mark.xdist_group("docker")
+
 SCHEMA = jsonschema.Draft202012Validator(json.loads(
     (Path(__file__).resolve().parent / "schemas" / "gradescope-results.schema.json").read_text()))
 RUBRIC = REPO / "rubric.example.toml"
@@ -194,6 +197,7 @@ def load(f, **kwargs):
 
 READ_RUBRICS = """\
 import json, sys, tomllib, tomli, grader.rubric as r
+
 seen = {"tomllib": tomllib.__file__, "tomli": tomli.__file__, "points": []}
 for path in sys.argv[1:]:
     try:

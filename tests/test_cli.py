@@ -15,6 +15,11 @@ from helpers import REFERENCES, STAGES, lab, lab_json, verdicts
 
 from grader.runner import TOTAL_SECONDS
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: its servers or demos use this machine's port 8888: one at a time.
+pytestmark = [pytest.mark.xdist_group("host-port-8888"),
+              # the CLI as the learner meets it, in the container too
+              pytest.mark.container]
+
 ARTICLE_3A_AS_TRANSLATED = textwrap.dedent('''\
     import socket
 

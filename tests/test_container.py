@@ -28,10 +28,12 @@ IN_CONTAINER = os.environ.get("LAB_IN_CONTAINER") == "1"
 SERVICE_IMAGE = "lab3:latest"
 RUN_PREFIX = "lab3-pytest-"
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: builds or runs images: one docker user at a time.
 pytestmark = [
     pytest.mark.skipif(IN_CONTAINER, reason="tests the container from the outside"),
     # the first test builds the base image and the lab's image (1800 s each at most)
     pytest.mark.timeout(3900),
+    pytest.mark.xdist_group("docker"),
 ]
 
 _names = []           # containers started by this module, removed at the end

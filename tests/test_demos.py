@@ -38,6 +38,9 @@ sys.path.insert(0, str(REPO))
 from grader.identity import is_root  # noqa: E402
 from grader.stages import STAGES  # noqa: E402
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: its servers or demos use this machine's port 8888: one at a time.
+pytestmark = pytest.mark.xdist_group("host-port-8888")
+
 DEMO_TIMEOUT = 120            # seconds, per demo run (a demo stops itself at 100)
 DEMO_BUDGET = 60              # what a demo takes at most on an idle machine: reported
 TMP_PREFIX = "lab-demo-"
@@ -184,7 +187,8 @@ def has(out, *patterns):
 
 # ---------------------------------------------------------------- demos ---
 
-@pytest.mark.parametrize("fast", [False, True], ids=["article", "fast"])
+@pytest.mark.parametrize("fast", [False, pytest.param(True, marks=pytest.mark.container)],
+                         ids=["article", "fast"])
 def test_3a_second_client_waits(demos, fast):
     code, out, seconds = demos.run("3a", *(["--fast"] if fast else []))
     passed("3a", code, out, seconds)
@@ -193,7 +197,8 @@ def test_3a_second_client_waits(demos, fast):
         r"\[OK\] curl got \"Hello, World!\" as soon as the server was free")
 
 
-@pytest.mark.parametrize("fast", [False, True], ids=["article", "fast"])
+@pytest.mark.parametrize("fast", [False, pytest.param(True, marks=pytest.mark.container)],
+                         ids=["article", "fast"])
 def test_3b_backlog_hang(demos, fast):
     code, out, seconds = demos.run("3b", *(["--fast"] if fast else []))
     passed("3b", code, out, seconds)
@@ -206,7 +211,8 @@ def test_3b_backlog_hang(demos, fast):
         has(out, r"client2 \| curl: \(56\)")
 
 
-@pytest.mark.parametrize("fast", [False, True], ids=["article", "fast"])
+@pytest.mark.parametrize("fast", [False, pytest.param(True, marks=pytest.mark.container)],
+                         ids=["article", "fast"])
 def test_3c_concurrent_with_pid_ppid(demos, fast):
     code, out, seconds = demos.run("3c", *(["--fast"] if fast else []))
     passed("3c", code, out, seconds)
@@ -217,6 +223,7 @@ def test_3c_concurrent_with_pid_ppid(demos, fast):
         r"PID +PPID +STAT +CMD", r"\[OK\] both curls printed")
 
 
+@pytest.mark.container
 def test_3d_no_fin_emfile_zombies_eagain(demos):
     code, out, seconds = demos.run("3d")
     passed("3d", code, out, seconds)
@@ -239,7 +246,8 @@ def test_3d_no_fin_emfile_zombies_eagain(demos):
         emfile.group(1), served, limit))
 
 
-@pytest.mark.parametrize("variant", ["article", "fast", "no-strace"])
+@pytest.mark.parametrize("variant", ["article", pytest.param("fast", marks=pytest.mark.container),
+                                     "no-strace"])
 def test_3e_sigchld_reaps_and_eintr(demos, variant):
     args = ["--fast"] if variant == "fast" else []
     env = {"LAB_DEMO_NO_STRACE": "1"} if variant == "no-strace" else None
@@ -254,6 +262,7 @@ def test_3e_sigchld_reaps_and_eintr(demos, variant):
         has(out, r"= \? ERESTARTSYS", r"--- SIGCHLD \{", r"wait4\(-1, ")
 
 
+@pytest.mark.container
 def test_3f_burst_leaves_zombies(demos):
     code, out, seconds = demos.run("3f")
     passed("3f", code, out, seconds)
@@ -264,6 +273,7 @@ def test_3f_burst_leaves_zombies(demos):
     print("3f: zombies after each burst: {}".format(counts))
 
 
+@pytest.mark.container
 def test_3g_bursts_leave_no_zombie(demos):
     code, out, seconds = demos.run("3g")
     passed("3g", code, out, seconds)
@@ -275,6 +285,7 @@ def test_3g_bursts_leave_no_zombie(demos):
 
 # -------------------------------------------------------------- cleanup ---
 
+@pytest.mark.container
 def test_ctrl_c_cleans_up(demos):
     """Ctrl-C in the middle of a demo: exit 130, and nothing is left."""
     demo = STAGES["3d"].demo
@@ -324,6 +335,7 @@ def test_ctrl_c_cleans_up(demos):
     assert "Interrupted: cleaning up." in out
 
 
+@pytest.mark.container
 def test_port_taken_is_named(demos):
     """Another process LISTENing on 8888: the demo names it and stops (2)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -30,6 +30,9 @@ from grader.formats import exercism, gradescope, junit
 from grader.report import CheckResult, Report, error_report
 from grader.stages import CHECK_IDS, STAGES
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: its module fixtures grade once for all its tests.
+pytestmark = pytest.mark.xdist_group("formats")
+
 
 jsonschema = require("jsonschema")
 xmlschema = require("xmlschema")

@@ -30,6 +30,9 @@ from conftest import GOLDEN, REPO, STAGES, hostile_names, needs
 from test_hostile import CASES
 from verdicts import expected
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: shares the session's gradings (conftest) with the others of its group.
+pytestmark = pytest.mark.xdist_group("gradings")
+
 # name: what varies between runs (check ids; "score"; "status").
 # Observed over repeated runs on a loaded 2-core machine; see each reason.
 VOLATILE = {

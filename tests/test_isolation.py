@@ -5,11 +5,16 @@ import json
 import os
 import textwrap
 
+import pytest
+
 from contained import contained  # noqa: F401  (a fixture)
 from helpers import REFERENCES, lab_json
 
 from grader import netns
 from grader.stages import CHECK_IDS
+
+# With pytest -n (.ci/run), the tests of a group run in one worker: its module grades on its own.
+pytestmark = pytest.mark.xdist_group("isolation")
 
 # A correct forking server whose body names it; both bind port 8888.
 NAMED_SERVER = textwrap.dedent('''\
@@ -50,6 +55,7 @@ def server_file(folder, name, body):
     return path
 
 
+@pytest.mark.container
 def test_two_submissions_on_port_8888_get_their_own_verdicts(tmp_path):
     """In parallel where each check gets a private network namespace (root,
     outside a container), one after another elsewhere: right either way."""

@@ -29,7 +29,12 @@ import pytest
 
 from helpers import REFERENCES, REPO, STAGES, lab_json, verdicts
 from grader.submission import compile_error, find_server
-from test_container import IN_CONTAINER, _unavailable
+from requirements import require_docker, unavailable
+
+# With pytest -n (.ci/run), the tests of a group run in one worker: builds or runs images: one docker user at a time.
+pytestmark = pytest.mark.xdist_group("docker")
+
+IN_CONTAINER = os.environ.get("LAB_IN_CONTAINER") == "1"
 
 BOM = b"\xef\xbb\xbf"
 
@@ -115,20 +120,6 @@ IMAGE_FILES = ("docker/entrypoint.sh", "docker/lab", "docker/lab-as-root",
 from_outside = pytest.mark.skipif(IN_CONTAINER, reason="tests the image from the outside")
 
 
-def _docker_engine_ok():
-    """Why the engine cannot build here, or None. Like test_container's
-    _docker_ok, without asking for `docker compose` (not used here)."""
-    if shutil.which("docker") is None:
-        return "docker is not installed"
-    try:
-        if subprocess.run(["docker", "info"], capture_output=True,
-                          timeout=30).returncode != 0:
-            return "the Docker engine is not reachable"
-    except subprocess.TimeoutExpired:
-        return "docker does not answer"
-    return None
-
-
 def _docker(*args, timeout, check=True):
     done = subprocess.run(["docker", *args], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
@@ -141,14 +132,12 @@ def _docker(*args, timeout, check=True):
 @pytest.fixture(scope="module")
 def builder():
     """build(context) -> a tag of its own; the images go at the end."""
-    reason = _docker_engine_ok()
-    if reason:
-        _unavailable(reason)
+    require_docker()
     base = subprocess.run(["bash", "docker/build-base-image.sh"], cwd=REPO,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=1800)
     if base.returncode != 0:
-        _unavailable("no base image (docker/build-base-image.sh failed): "
+        unavailable("no base image (docker/build-base-image.sh failed): "
                      + base.stderr[-2000:])
     tags = []
 
@@ -183,9 +172,9 @@ def windows_clone(tmp_path_factory):
     """The committed HEAD of this repository, cloned as Git for Windows does
     by default (core.autocrlf=true)."""
     if shutil.which("git") is None:
-        _unavailable("git is not installed")
+        unavailable("git is not installed")
     if not (REPO / ".git").exists():
-        _unavailable("%s is not a git checkout" % REPO)
+        unavailable("%s is not a git checkout" % REPO)
     clone = tmp_path_factory.mktemp("crlf") / "lab3"
     done = subprocess.run(["git", "clone", "-q", "-c", "core.autocrlf=true", str(REPO),
                            str(clone)], stdin=subprocess.DEVNULL, capture_output=True,

@@ -47,8 +47,10 @@ CASES = {
     "listen_zero": ("pass", ALL, {}),
 }
 
-pytestmark = pytest.mark.skipif(not identity.is_root(),
-                                reason="the servers must run as a uid of their own (root)")
+# With pytest -n (.ci/run), the tests of a group run in one worker: its module fixture grades every mutant once.
+pytestmark = [pytest.mark.skipif(not identity.is_root(),
+                                reason="the servers must run as a uid of their own (root)"),
+              pytest.mark.xdist_group("mutants")]
 
 
 def test_every_mutant_is_listed():

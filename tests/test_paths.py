@@ -27,6 +27,9 @@ from requirements import require, unavailable
 from grader.batch import MARGIN_SECONDS
 from grader.stages import STAGES
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: its servers or demos use this machine's port 8888: one at a time.
+pytestmark = pytest.mark.xdist_group("host-port-8888")
+
 # A server that says which interpreter runs it, then exits: `serves` fails
 # at once and keeps its output.
 WHICH_PYTHON = "import sys\nprint('RUNNING UNDER', sys.executable)\nraise SystemExit(3)\n"
@@ -112,6 +115,7 @@ def test_a_terminated_check_still_writes_results(signum, tmp_path, contained):
 # -- files given back to the user who ran sudo ----------------------------------
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (as under sudo)")
+@pytest.mark.container
 def test_results_files_belong_to_the_sudo_user(tmp_path):
     sudo = {"SUDO_UID": "4242", "SUDO_GID": "4343"}
     out = tmp_path / "check.json"

@@ -10,6 +10,9 @@ from helpers import REFERENCES, STAGES, lab, verdicts
 
 from verdicts import expected
 
+# With pytest -n (.ci/run), the tests of a group run in one worker: shares the session's gradings (conftest) with the others of its group.
+pytestmark = pytest.mark.xdist_group("gradings")
+
 
 @pytest.fixture(scope="session")
 def reference_reports(golden_reference_reports):

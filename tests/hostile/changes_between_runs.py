@@ -1,7 +1,9 @@
 """Hostile: serves correctly on its first run only.
 
-It counts its runs in a file of its work dir (which lives as long as the
-submission is graded). From the second run on it listens with a backlog
+It counts its runs in a file of its work dir, which lives as long as the
+submission is graded where the checks run one at a time (where they run at
+once, each check has a work dir of its own, and every run is a first run:
+tests/test_one_at_a_time.py grades it one at a time). From the second run on it listens with a backlog
 of 0 and fills the queue itself, so the grader's connect() times out
 (the kernel drops SYNs to a full accept queue). A check whose first
 connect fails must fail, not crash the grader.
