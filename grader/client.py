@@ -133,11 +133,14 @@ def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -
     exchange = Exchange()
     own = sock is None
     try:
-        if own:
+        if own and give_up:
+            sock = _connect_unless(server, deadline, give_up, exchange)
+        elif own:
             sock = server.connect(timeout)
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        sock.sendall(REQUEST)
-        read(sock, exchange, deadline, until_closed, give_up)
+        if sock is not None:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            sock.sendall(REQUEST)
+            read(sock, exchange, deadline, until_closed, give_up)
     except socket.timeout:
         exchange.error = "timed out"
     except OSError as e:
@@ -150,9 +153,25 @@ def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -
     return exchange
 
 
-def burst(server, count: int, timeout: float, resend: float = 0.05):
+def _connect_unless(server, deadline, give_up, exchange):
+    """Connect by the deadline, asking give_up() twice a second meanwhile (a
+    full listen queue drops the SYN: connect() would wait it out)."""
+    while True:
+        try:
+            return server.connect(max(0.01, min(0.5, deadline - time.monotonic())))
+        except socket.timeout:
+            if time.monotonic() >= deadline:
+                raise
+            exchange.gave_up = give_up() or ""
+            if exchange.gave_up:
+                exchange.error = "not connected"
+                return None
+
+
+def burst(server, count: int, timeout: float, resend: float = 0.05, give_up=None):
     """`count` clients connect at once, each sends GET /hello and reads its
-    response; returns how many got a whole response within `timeout`.
+    response; returns how many got a whole response within `timeout` (or
+    before `give_up()`, asked twice a second, says the rest cannot come).
 
     A SYN that finds the listen backlog full is dropped, and the kernel would
     re-send it only after a second: a connection still pending after
@@ -182,10 +201,15 @@ def burst(server, count: int, timeout: float, resend: float = 0.05):
         received.pop(sock, None)
         close(sock)
 
+    asked = time.monotonic()
     try:
         for _ in range(count):
             start_connect()
         while (connecting or received) and time.monotonic() < deadline:
+            if give_up and time.monotonic() - asked > 0.5:
+                asked = time.monotonic()
+                if give_up():
+                    break
             for key, events in sel.select(timeout=0.01):
                 sock = key.fileobj
                 if sock in connecting:

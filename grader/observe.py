@@ -63,6 +63,19 @@ class ThreadState:
         return "<thread %d %s %s>" % (self.tid, self.state, self.syscall)
 
 
+def catches(pid, signum):
+    """Whether `pid` has a handler installed for `signum` (SigCgt in its
+    /proc status)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def threads(pid):
     """The threads of `pid` ([] if it is gone or /proc is closed to us)."""
     found = []
@@ -176,13 +189,40 @@ def sleep_left(pid, tid=None):
         if clock != 1 or not flags & 1:        # CLOCK_MONOTONIC, TIMER_ABSTIME
             continue
         try:
-            with open("/proc/%d/mem" % pid, "rb") as mem:
-                mem.seek(request)
-                seconds, nanoseconds = struct.unpack("qq", mem.read(16))
-        except (OSError, ValueError, struct.error):
+            seconds, nanoseconds = struct.unpack("qq", _read_memory(pid, request, 16))
+        except struct.error:
             return None
         return max(0.0, seconds + nanoseconds / 1e9 - time.monotonic())
     return None
+
+
+def _read_memory(pid, address, size):
+    try:
+        with open("/proc/%d/mem" % pid, "rb") as mem:
+            mem.seek(address)
+            return mem.read(size)
+    except (OSError, ValueError, OverflowError):
+        return b""
+
+
+def waits_on(pid, thread, fds):
+    """Whether `thread` of `pid` is blocked waiting on one of `fds`: in
+    accept() on it, or watching it with poll, select or epoll (the sets are
+    read from the process's memory, or its epoll's fdinfo)."""
+    if not thread.blocked or not fds or not thread.args:
+        return False
+    call, args = thread.syscall, thread.args
+    if call in ACCEPTS:
+        return args[0] in fds
+    if call in ("poll", "ppoll"):
+        raw = _read_memory(pid, args[0], 8 * min(args[1], 4096))
+        return any(struct.unpack_from("i", raw, i)[0] in fds for i in range(0, len(raw) - 7, 8))
+    if call in ("select", "pselect6"):
+        raw = _read_memory(pid, args[1], (min(args[0], 65536) + 7) // 8) if args[1] else b""
+        return any(fd // 8 < len(raw) and raw[fd // 8] >> (fd % 8) & 1 for fd in fds)
+    if call in ("epoll_wait", "epoll_pwait", "epoll_pwait2"):
+        return any(epoll_watches(pid, fd) for fd in fds)
+    return False
 
 
 # -- who serves a connection -------------------------------------------------
@@ -208,20 +248,35 @@ def descendants(proc):
         return []
 
 
-def find_holder(server_proc, inode, known_before):
+def find_holder(server_proc, inode, known_before, port):
     """Holder of the accepted socket `inode`, on positive evidence only; None
     while the evidence is not there yet.
 
     The listening process's threads are read before its descendants' fds:
     if it is back waiting (accept, poll, read) a fork it made has returned,
     and the child is in /proc by the time the descendants are read.
+
+    A descendant holding the connection is a pre-forked worker when it
+    existed before the connection came, or when it holds the listening
+    socket itself while the listening process is not the one accepting
+    (a gunicorn or nginx master waits on its workers, not in accept(): a
+    worker it started late took the connection). It is a child made for the
+    connection when the listening process accepts connections itself.
     """
     pid = server_proc.pid
     own_threads = threads(pid)
     for proc in descendants(server_proc):
-        if socket_fds(proc.pid, inode):
-            kind = "worker" if proc.pid in known_before else "child"
-            return Holder(kind, proc, inode=inode)
+        if not socket_fds(proc.pid, inode):
+            continue
+        if proc.pid in known_before:
+            return Holder("worker", proc, inode=inode)
+        if not listening_fds(proc.pid, port):
+            return Holder("child", proc, inode=inode)
+        if not own_threads or not all(t.blocked for t in own_threads):
+            return None                     # the parent is busy: look again
+        listening = set(listening_fds(pid, port))
+        accepting = any(waits_on(pid, t, listening) for t in own_threads)
+        return Holder("child" if accepting or not listening else "worker", proc, inode=inode)
     fds = socket_fds(pid, inode)
     if not fds:
         return None
@@ -245,6 +300,8 @@ def model_name(holder, thread_count):
         return "a child process per connection (fork)"
     if holder.kind == "worker":
         return "pre-forked worker processes"
+    if "event loop" in holder.evidence:
+        return "one process with an event loop"
     if thread_count > 1:
         return "threads in one process"
     return "one process"

@@ -57,6 +57,8 @@ NORMALISE = [
     (re.compile(r"(/tmp|/var/tmp)/[^\s'\"():,]+"), "<tmp>"),
     (re.compile(re.escape(str(REPO))), "<repo>"),
     # how many of a burst's children a lost-signal server leaves (3f: 60-100)
+    (re.compile(r"\b\d+ of the server's \d+ children were still zombies"),
+     "<n> of the server's <n> children were still zombies"),
     (re.compile(r"\b\d+ children were still zombies"), "<n> children were still zombies"),
     (re.compile(r"\b\d+ children were still running"), "<n> children were still running"),
     # when 3d runs out of descriptors: 250-260, as the kernel and Python open their own
