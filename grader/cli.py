@@ -209,7 +209,7 @@ def build_parser():
                    help="a submission: a server file, or a folder holding one")
     add_grading_options(p, formats=["csv"])
     p.add_argument("--jobs", "-j", type=int, default=0,
-                   help="submissions at once (default: one per core, where isolation allows)")
+                   help="submissions at once (default: two per core, where isolation allows)")
     p.add_argument("--csv", metavar="FILE", help="also write a CSV of all results")
     p.add_argument("--json", metavar="FILE", help="also write a JSON of all results")
     p.set_defaults(func=cmd_grade)
