@@ -8,8 +8,10 @@ is seen serving it itself, or is back waiting for work while it holds it
 (a fork has returned by then, so a child it made is already in /proc).
 """
 
+import collections
 import os
 import platform
+import socket
 import struct
 import time
 
@@ -123,7 +125,7 @@ def socket_fds(pid, inode):
 
 def listening_fds(pid, port):
     """The descriptors of `pid` that are listening TCP sockets on `port`."""
-    inodes = {inode for _, p, _, inode in _tcp_rows(pid, "0A") if p == port}
+    inodes = {s.inode for s in tcp_sockets(pid, LISTEN) if s.port == port}
     fds = []
     for inode in inodes:
         fds += socket_fds(pid, inode)
@@ -149,11 +151,19 @@ def epoll_watches(pid, fd):
     return False
 
 
-def _tcp_rows(pid, state):
-    """(local address hex, local port, remote "ip:port" hex, inode) of the TCP
-    sockets in `state` ("01" established, "0A" listening) in the network
-    namespace of `pid`."""
-    for name in ("tcp", "tcp6"):
+ESTABLISHED, LISTEN = "01", "0A"
+
+
+class TcpSocket(collections.namedtuple("TcpSocket", "ip port remote_port inode queued")):
+    """A row of /proc/PID/net/tcp{,6}: local address and port, the remote
+    port, the socket's inode (0 until accept() gives it a descriptor), and
+    for a listening socket the connections waiting in its accept queue."""
+
+
+def tcp_sockets(pid, state):
+    """The TCP sockets in `state` (ESTABLISHED, LISTEN) in the network
+    namespace of `pid` (IPv4 and IPv6)."""
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         try:
             with open("/proc/%d/net/%s" % (pid, name)) as f:
                 rows = f.read().splitlines()[1:]
@@ -163,16 +173,25 @@ def _tcp_rows(pid, state):
             fields = row.split()
             if len(fields) < 10 or fields[3] != state:
                 continue
-            local_ip, local_port = fields[1].split(":")
-            yield local_ip, int(local_port, 16), fields[2], int(fields[9])
+            hexip, hexport = fields[1].split(":")
+            yield TcpSocket(_decode_ip(hexip, family), int(hexport, 16),
+                            int(fields[2].split(":")[1], 16), int(fields[9]),
+                            int(fields[4].split(":")[1], 16))
+
+
+def _decode_ip(hexip, family):
+    raw = bytes.fromhex(hexip)
+    # /proc prints each 32-bit word in host (little-endian) byte order
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(family, raw)
 
 
 def accepted_inode(server_pid, server_port, client_port):
     """The inode of the server's end of the connection from our `client_port`
     once the server accepted it (0 while it waits in the listen queue)."""
-    for _, port, remote, inode in _tcp_rows(server_pid, "01"):
-        if port == server_port and int(remote.split(":")[1], 16) == client_port:
-            return inode
+    for sock in tcp_sockets(server_pid, ESTABLISHED):
+        if sock.port == server_port and sock.remote_port == client_port:
+            return sock.inode
     return 0
 
 

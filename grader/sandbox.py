@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psutil
 
-from . import identity, netns
+from . import identity, netns, observe
 
 PR_SET_CHILD_SUBREAPER = 36
 LAUNCHER = Path(__file__).with_name("_launch.py")
@@ -233,12 +233,6 @@ class Server:
                     "it)" % proc.pid)
         return found
 
-    def waiting_to_be_accepted(self) -> int:
-        """Connections on the server's port that it has not accepted yet.
-        (In the host's namespace the port is the server's alone: the grader
-        refuses to start when something else listens on it.)"""
-        return sum(waiting for _, port, waiting in _listen_rows(self.pid) if port == self.port)
-
     def wait_listening(self, timeout: float):
         """Wait until the server listens on its port; return the address to
         connect to, or None (it exited, or did not listen in time)."""
@@ -305,36 +299,8 @@ def _connect_address(listening_ips):
         return ip
 
 
-def _listen_rows(pid):
-    """(address, port, connections waiting in the accept queue) for every
-    listening TCP socket in the network namespace of `pid`."""
-    for name, width in (("tcp", 8), ("tcp6", 32)):
-        try:
-            with open("/proc/%d/net/%s" % (pid, name)) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) < 5 or fields[3] != "0A":  # 0A: TCP_LISTEN
-                continue
-            hexip, hexport = fields[1].split(":")
-            # for a listening socket, rx_queue is the accept queue's length
-            waiting = int(fields[4].split(":")[1], 16)
-            yield _decode_ip(hexip, width), int(hexport, 16), waiting
-
-
 def _listening_in_netns_of(pid):
-    return {(ip, port) for ip, port, _ in _listen_rows(pid)}
-
-
-def _decode_ip(hexip, width):
-    raw = bytes.fromhex(hexip)
-    # /proc prints each 32-bit word in host (little-endian) byte order
-    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    if width == 8:
-        return socket.inet_ntop(socket.AF_INET, raw)
-    return socket.inet_ntop(socket.AF_INET6, raw)
+    return {(sock.ip, sock.port) for sock in observe.tcp_sockets(pid, observe.LISTEN)}
 
 
 class Sandbox:
