@@ -58,6 +58,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from grader.identity import (claim_server_uid, drop_privileges_argv,  # noqa: E402
                              is_root, server_python)
+from grader.sandbox import GraderError  # noqa: E402
 from grader.stages import find_stage  # noqa: E402
 
 PORT = 8888
@@ -521,7 +522,7 @@ class Demo:
         # can run (ours may live under /root).
         try:
             python = server_python(self.server_uid if is_root() else None)
-        except RuntimeError as exc:
+        except GraderError as exc:          # no interpreter the server's uid can run
             raise EnvironmentProblem(str(exc))
         os.symlink(python, self.workdir / "bin" / "python3")
         os.chmod(self.workdir, 0o755)
