@@ -54,8 +54,9 @@ NORMALISE = [
     (re.compile(r"PID \d+"), "PID <pid>"),
     (re.compile(r"\b\d+\.\d+ s\b"), "<t> s"),
     (re.compile(r"\b\d+ s left\b"), "<t> s left"),
-    (re.compile(r"(/tmp|/var/tmp)/[^\s'\"():,]+"), "<tmp>"),
+    # the checkout first: it may itself live under /tmp (CI's clone)
     (re.compile(re.escape(str(REPO))), "<repo>"),
+    (re.compile(r"(/tmp|/var/tmp)/[^\s'\"():,]+"), "<tmp>"),
     # how many of a burst's children a lost-signal server leaves (3f: 60-100)
     (re.compile(r"\b\d+ of the server's \d+ children were still zombies"),
      "<n> of the server's <n> children were still zombies"),
