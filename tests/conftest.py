@@ -160,29 +160,31 @@ def find_leftovers(tmpdir, uids=UID_RANGE):
     return found
 
 
-def _clean_up(tmpdir, uids):
-    """After a failed containment check: end what the grading left, so that
-    the next test starts clean (only processes of the grading's own uids or
-    temp dir, one by one, by pid; then their files and IPC objects)."""
-    tmpdir = str(tmpdir)
-    for _ in range(50):
-        victims = []
-        for proc in psutil.process_iter(["pid", "uids", "cwd", "cmdline"]):
-            info = proc.info
-            if info["pid"] == os.getpid():
-                continue
-            if (any(uid in uids for uid in _uids(info))
-                    or (info["cwd"] or "").startswith(tmpdir)
-                    or tmpdir in " ".join(info["cmdline"] or [])):
-                victims.append(proc)
+def kill_matching(ours, rounds=50):
+    """Kill, one by one by pid, every process but this one whose psutil info
+    (pid, uids, cwd, cmdline) `ours` accepts, until none is left (bounded:
+    a fork bomb of ours may keep making more)."""
+    for _ in range(rounds):
+        victims = [p for p in psutil.process_iter(["pid", "uids", "cwd", "cmdline"])
+                   if p.info["pid"] != os.getpid() and ours(p.info)]
         if not victims:
-            break
+            return
         for proc in victims:
             try:
                 proc.kill()
             except psutil.Error:
                 pass
         time.sleep(0.1)
+
+
+def _clean_up(tmpdir, uids):
+    """After a failed containment check: end what the grading left, so that
+    the next test starts clean (only processes of the grading's own uids or
+    temp dir, one by one, by pid; then their files and IPC objects)."""
+    tmpdir = str(tmpdir)
+    kill_matching(lambda info: any(uid in uids for uid in _uids(info))
+                  or (info["cwd"] or "").startswith(tmpdir)
+                  or tmpdir in " ".join(info["cmdline"] or []))
     for child in psutil.Process().children():
         try:
             if child.status() == psutil.STATUS_ZOMBIE and child.pid not in _running:

@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import UID_BASE, UID_SPAN, find_leftovers
+from conftest import UID_BASE, UID_SPAN, find_leftovers, kill_matching
 from helpers import REPO
 
 
@@ -91,20 +91,8 @@ class Contained:
         worker writes its results there); remove the temp dir. Not by uid:
         another run's grader may hold a uid of our range (the survey would
         say so), and its servers are not ours."""
-        def ours(info):
-            return ((info["cwd"] or "").startswith(self.tmpdir)
-                    or any(self.tmpdir in arg for arg in info["cmdline"] or []))
-        for _ in range(50):
-            victims = [p for p in psutil.process_iter(["pid", "cwd", "cmdline"])
-                       if p.info["pid"] != os.getpid() and ours(p.info)]
-            if not victims:
-                break
-            for proc in victims:
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    pass
-            time.sleep(0.1)
+        kill_matching(lambda info: (info["cwd"] or "").startswith(self.tmpdir)
+                      or any(self.tmpdir in arg for arg in info["cmdline"] or []))
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
