@@ -12,8 +12,8 @@
 # Environment:
 #   LAB_BASE_IMAGE        tag to create            (debian:bookworm-slim)
 #   LAB_DEBIAN_SUITE      Debian release           (bookworm)
-#   LAB_DEBIAN_MIRROR     package mirror           (http://deb.debian.org/debian)
-#   LAB_DEBIAN_SECURITY   security mirror, "" = none (http://deb.debian.org/debian-security)
+#   LAB_DEBIAN_MIRROR     package mirror           (the one this machine's apt uses)
+#   LAB_DEBIAN_SECURITY   security mirror, "" = none (likewise; docker/apt-mirror.sh)
 #   LAB_BASE_PULL=0       do not try `docker pull` first
 #   LAB_BASE_FORCE=1      rebuild even if the tag exists
 # Needs root (debootstrap) and, if missing, installs debootstrap with apt-get.
@@ -21,11 +21,13 @@ set -euo pipefail
 
 TAG=${LAB_BASE_IMAGE:-debian:bookworm-slim}
 SUITE=${LAB_DEBIAN_SUITE:-bookworm}
-MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY=${LAB_DEBIAN_SECURITY-http://deb.debian.org/debian-security}
 
 say() { printf 'build-base-image: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+
+. "$(dirname "$0")/apt-mirror.sh"
+MIRROR=$(debian_mirror)
+SECURITY=$(debian_security_mirror)
 
 command -v docker >/dev/null || die "docker is not installed"
 docker info >/dev/null 2>&1 || die "cannot talk to the Docker engine (is it running? are you in the docker group?)"
@@ -41,8 +43,10 @@ if [ "${LAB_BASE_FORCE:-0}" != 1 ] && [ "${LAB_BASE_PULL:-1}" != 0 ]; then
         say "pulled $TAG from the registry"
         exit 0
     fi
-    say "no registry reachable; building $TAG with debootstrap from $MIRROR"
+    say "no registry reachable; building $TAG with debootstrap"
 fi
+[ -n "$MIRROR" ] || die "no Debian mirror in this machine's apt sources (/etc/apt/sources.list{,.d}): set LAB_DEBIAN_MIRROR"
+say "Debian mirror: $MIRROR${SECURITY:+, security: $SECURITY}"
 
 [ "$(id -u)" = 0 ] || die "debootstrap needs root: run this script with sudo"
 if ! command -v debootstrap >/dev/null; then

@@ -12,7 +12,8 @@
 # Works where only a Debian mirror is reachable (no Docker Hub, no GitHub).
 #
 # Environment:
-#   LAB_DEBIAN_MIRROR     Debian mirror            (http://deb.debian.org/debian)
+#   LAB_DEBIAN_MIRROR     Debian mirror            (the one this machine's apt uses; docker/apt-mirror.sh)
+#   LAB_DEBIAN_SNAPSHOT   an archive that keeps superseded packages, tried second (none)
 #   COMPOSE_DEB_URL       a different .deb to use  (then COMPOSE_DEB_SHA256 too, or "skip")
 #   COMPOSE_PLUGIN_DIR    where to put the plugin  (/usr/libexec/docker/cli-plugins)
 # Needs root to write the plugin directory.
@@ -43,7 +44,8 @@ if command -v apt-cache >/dev/null &&
 fi
 
 # 2. Debian trixie's docker-compose package (Compose v2).
-MIRROR=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+. "$(dirname "$0")/apt-mirror.sh"
+MIRROR=$(debian_mirror)
 VERSION=2.26.1-4
 ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
 case "$ARCH" in
@@ -58,9 +60,13 @@ if [ -n "${COMPOSE_DEB_URL:-}" ]; then
     [ -n "$SHA" ] || die "set COMPOSE_DEB_SHA256 to the sha256 of $COMPOSE_DEB_URL (or to skip)"
 else
     [ -n "$SHA" ] || die "no known package for architecture $ARCH: set COMPOSE_DEB_URL and COMPOSE_DEB_SHA256"
-    # the pool drops superseded versions; snapshot.debian.org keeps them
-    URLS="$MIRROR/pool/main/d/docker-compose/$DEB
-http://snapshot.debian.org/archive/debian/20250601T000000Z/pool/main/d/docker-compose/$DEB"
+    [ -n "$MIRROR" ] || die "no Debian mirror in this machine's apt sources: set LAB_DEBIAN_MIRROR"
+    URLS="$MIRROR/pool/main/d/docker-compose/$DEB"
+    # a mirror's pool drops superseded versions; a snapshot archive keeps them
+    if [ -n "${LAB_DEBIAN_SNAPSHOT:-}" ]; then
+        URLS="$URLS
+${LAB_DEBIAN_SNAPSHOT%/}/pool/main/d/docker-compose/$DEB"
+    fi
 fi
 command -v curl >/dev/null || command -v wget >/dev/null || die "need curl or wget"
 command -v dpkg-deb >/dev/null || die "need dpkg-deb (Debian/Ubuntu host)"
