@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 import traceback
+import types
 from pathlib import Path
 
 from . import identity, netns, observe
@@ -34,6 +35,7 @@ class Run:
 
     def note(self, text):
         self.notes.append(text)
+
     def start(self, nofile=1024):
         owner = self.sandbox.port_owner()
         if owner:
@@ -138,7 +140,7 @@ def _unmet_dependency(check_id, done):
     return None
 
 
-def _skip_for(dep, done):
+def _skip_for(dep):
     if dep == "serves":
         return "skipped: the server does not serve GET /hello (see 'serves')"
     return "skipped: it builds on '%s', which did not pass (see '%s')" % (dep, dep)
@@ -146,19 +148,34 @@ def _skip_for(dep, done):
 
 class _Ordered:
     """Reports results to the progress printer in the checks' own order,
-    whatever order they finish in."""
+    whatever order they finish in; the next one's "== id ==" shows as soon
+    as it starts, so a long check is seen running."""
 
     def __init__(self, progress, ids):
         self.progress, self.ids, self.ready, self.next = progress, ids, {}, 0
+        self.announced = None
+
+    def starting(self, check_id):
+        if self.progress and self.announced is None and self.next < len(self.ids) \
+                and self.ids[self.next] == check_id:
+            self.progress.started(types.SimpleNamespace(id=check_id))
+            self.announced = check_id
 
     def finished(self, result):
         self.ready[result.id] = result
         while self.next < len(self.ids) and self.ids[self.next] in self.ready:
             shown = self.ready[self.ids[self.next]]
             if self.progress:
-                self.progress.started(shown)
+                if self.announced != shown.id:
+                    self.progress.started(shown)
                 self.progress.finished(shown)
+            self.announced = None
             self.next += 1
+        # the next check may be running already
+        if self.next < len(self.ids) and self.ids[self.next] in self.running:
+            self.starting(self.ids[self.next])
+
+    running = ()
 
 
 def _not_compiling(report, stage, ids, points, syntax, submission, port, progress):
@@ -173,7 +190,7 @@ def _not_compiling(report, stage, ids, points, syntax, submission, port, progres
                            "error, and compare with the article's code." % Path(submission).name)
         else:
             dep = _unmet_dependency(check_id, done) or "serves"
-            result.message = _skip_for(dep, done)
+            result.message = _skip_for(dep)
         done[check_id] = result
         report.checks.append(result)
         order.finished(result)
@@ -224,7 +241,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         left = total - (check_started - started)
         dep = _unmet_dependency(check_id, done)
         if dep:
-            result.message = _skip_for(dep, done)
+            result.message = _skip_for(dep)
         elif left < 1:
             result.status = "fail"
             result.message = "not run: the submission's time bound (%d s) ran out" % total
@@ -266,11 +283,13 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
     try:
         if not parallel:
             for check_id in ids:
+                order.starting(check_id)
                 done[check_id] = run_one(check_id)
                 order.finished(done[check_id])
         else:
             waiting = list(ids)
             running = {}                # check id -> thread
+            order.running = running
 
             def worker(check_id):
                 try:
@@ -298,6 +317,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
                             target=worker, args=(check_id,), daemon=True,
                             name="grade-" + check_id)
                         running[check_id].start()
+                        order.starting(check_id)
                     lock.wait(0.5)
     except BaseException:
         # Ctrl-C, SIGTERM: the checks still running are daemon threads that
