@@ -43,3 +43,17 @@ def lab_json(*args, **kwargs):
 
 def verdicts(report):
     return {c["id"]: c["status"] for c in report["checks"]}
+
+
+class Transcript:
+    """A pexpect logfile that keeps what was read, to show when a test
+    fails."""
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    def write(self, data):
+        self.sink.append(data)
+
+    def flush(self):
+        pass

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import STAGES
+from helpers import STAGES, Transcript
 from requirements import require, require_docker, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -243,7 +243,7 @@ def test_a_learner_session(image, work_dir):
                           codec_errors="replace", timeout=60,
                           dimensions=(50, 160))
     transcript = []
-    child.logfile_read = _Collect(transcript)
+    child.logfile_read = Transcript(transcript)
 
     def do(command, timeout=60):
         """Type a command, wait for its exit status; return (status, output)."""
@@ -296,16 +296,3 @@ def test_grade_service_grades_a_file_in_work(image, work_dir):
             args=["3g", "work/graded3g.py"], timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert_3g_passes(r.stdout)
-
-
-class _Collect:
-    """pexpect logfile that keeps the transcript (shown when a test fails)."""
-
-    def __init__(self, sink):
-        self.sink = sink
-
-    def write(self, data):
-        self.sink.append(data)
-
-    def flush(self):
-        pass

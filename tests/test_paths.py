@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from contained import NEVER_ANSWERS, contained, signal_during_check, stop  # noqa: F401
-from helpers import REFERENCES, REPO, lab, lab_json, verdicts
+from helpers import REFERENCES, REPO, Transcript, lab, lab_json, verdicts
 from requirements import require, unavailable
 
 from grader.batch import MARGIN_SECONDS
@@ -48,7 +48,7 @@ def test_ctrl_c_during_lab_demo_lets_the_demo_clean_up(contained):
                               env=env, encoding="utf-8", codec_errors="replace",
                               timeout=60, dimensions=(50, 200))
         transcript = []
-        child.logfile_read = _Collect(transcript)
+        child.logfile_read = Transcript(transcript)
         try:
             which = child.expect([r"Serving HTTP on port 8888",
                                   r"CANNOT RUN THIS DEMO HERE: port 8888", pexpect.EOF],
@@ -79,17 +79,6 @@ def test_ctrl_c_during_lab_demo_lets_the_demo_clean_up(contained):
     assert not left, "the demo left its working directory: %s" % left
     left = contained.leftovers()
     assert not left, left
-
-
-class _Collect:
-    def __init__(self, sink):
-        self.sink = sink
-
-    def write(self, data):
-        self.sink.append(data)
-
-    def flush(self):
-        pass
 
 
 # -- lab check: SIGTERM and SIGHUP clean up like Ctrl-C -------------------------
