@@ -351,7 +351,7 @@ def settle(run, server, holder, before):
     return holder
 
 
-def unknown_holder(server):
+def unknown_holder():
     return Fail("the server accepted the connection, but within %d s neither a child held it "
                 "nor did the server itself wait on it" % EVIDENCE_BOUND,
                 "Serve each accepted connection at once: fork() a child for it (stage 3c), "
@@ -457,7 +457,7 @@ def reaps(run):
         close(sock)
     holder = settle(run, server, holder, before)
     if holder is None:
-        raise unknown_holder(server)
+        raise unknown_holder()
     if holder.kind == "self":
         raise Skip(NO_CHILD % (holder.evidence, "reap"))
     child = holder.process
@@ -509,7 +509,7 @@ def reaps_burst(run):
         close(sock)
     holder = settle(run, server, holder, before)
     if holder is None:
-        raise unknown_holder(server)
+        raise unknown_holder()
     if holder.kind == "self":
         second = fetch(server, timeout=10, give_up=lambda: stuck(server))
         if not second.complete:
@@ -574,7 +574,7 @@ def survives_child_kill(run):
     sock, holder, before = take_silent_connection(run, server)
     try:
         if holder is None:
-            raise unknown_holder(server)
+            raise unknown_holder()
         if holder.kind == "self":
             raise Skip(NO_CHILD % (holder.evidence, "kill"))
         workers = len(server.children())
