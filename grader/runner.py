@@ -36,13 +36,13 @@ class Run:
     def note(self, text):
         self.notes.append(text)
 
-    def start(self, nofile=1024):
+    def start(self, nofile=1024, **launch):
         owner = self.sandbox.port_owner()
         if owner:
             raise GraderError(
                 "port %d is already in use by %s: stop that server (Ctrl-C in its terminal, "
                 "or kill it) and run lab check again" % (self.sandbox.port, owner))
-        self.server = self.sandbox.start(nofile=nofile)
+        self.server = self.sandbox.start(nofile=nofile, **launch)
         if self.server.wait_listening(STARTUP_SECONDS) is None:
             raise Fail(*self._not_listening())
         return self.server

@@ -398,7 +398,9 @@ class Sandbox:
                     return "PID %s" % conn.pid
         return None
 
-    def start(self, nofile: int = 1024) -> Server:
+    def start(self, nofile: int = 1024, extra_env=None, pass_fds=()) -> Server:
+        """Launch the server. `extra_env` and `pass_fds` reach it as they are
+        (lab trace's recording hook uses them)."""
         namespace = netns.NetNamespace() if self.use_netns else None
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -409,6 +411,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PORT": str(self.port),
         }
+        env.update(extra_env or {})
         spec = {
             "netns_fd": namespace.fd if namespace else None,
             "limits": self._limits(nofile),
@@ -420,7 +423,7 @@ class Sandbox:
         try:
             popen = _launch(spec, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            pass_fds=(namespace.fd,) if namespace else ())
+                            pass_fds=((namespace.fd,) if namespace else ()) + tuple(pass_fds))
         except BaseException:
             if namespace:
                 namespace.close()

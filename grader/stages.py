@@ -32,6 +32,7 @@ class Stage:
     checks: tuple      # the checks it runs, in order
     required: tuple    # the check ids its exercise asks for
     server_name: str = ""
+    trace_clients: int = 1   # lab trace's default number of simultaneous clients
 
     @property
     def directory(self) -> Path:
@@ -74,8 +75,12 @@ def load_stage(directory: Path) -> Stage:
     required = _ids(data.get("required"), where, "required", checks)
     if not set(required) <= set(checks):
         raise StageError("%s: it requires checks it does not run" % where)
+    clients = data.get("trace_clients", 1)
+    if not isinstance(clients, int) or not 1 <= clients <= 1000:
+        raise StageError("%s: trace_clients must be a number from 1 to 1000" % where)
     return Stage(id=data["id"], slug=directory.name, title=data["title"], lesson=data["lesson"],
-                 checks=checks, required=required, server_name=data.get("server", ""))
+                 checks=checks, required=required, server_name=data.get("server", ""),
+                 trace_clients=clients)
 
 
 def find_stages(labs_dir: Path = LABS_DIR) -> dict:
