@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from . import batch, bundle, rubric
 from .formats import FORMATS
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
+from .sandbox import GraderError
 from .stages import CHECK_IDS, STAGES, find_stage
 from .submission import SubmissionError, find_server
 from .text import Progress
@@ -42,6 +44,7 @@ def cmd_list(args):
     print("\n  lab show 3a      the exercise text of a stage")
     print("  lab demo 3a      watch the stage's phenomenon, live")
     print("  lab check 3a [FILE]   grade your own server")
+    print("  lab trace FILE --svg  see what it does with many clients at once")
     return EXIT_PASS
 
 
@@ -143,6 +146,65 @@ def cmd_check(args):
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(report.status, EXIT_ERROR)
 
 
+def cmd_trace(args):
+    from . import trace as tracing
+    from .trace import svg, terminal
+    path = Path(args.file)
+    stage = stage_arg(args.stage) if args.stage else guess_stage(path)
+    try:
+        server = find_server(path, stage)
+    except SubmissionError as e:
+        raise UsageError(str(e))
+    human = sys.stderr if args.format == "json" and args.output is None else sys.stdout
+    human.write("lab trace: %s with %d simultaneous client%s%s ...\n"
+                % (server, args.clients or stage.trace_clients,
+                   "" if (args.clients or stage.trace_clients) == 1 else "s",
+                   ", under strace" if args.syscalls else ""))
+    human.flush()
+    try:
+        result = tracing.trace(stage, server, clients=args.clients,
+                               syscalls_view=args.syscalls, port=args.port)
+    except (tracing.TraceError, GraderError) as e:
+        raise UsageError(str(e))
+    result.submission = str(path)
+    if args.format == "json":
+        write_results(json.dumps(result.to_json(), indent=1) + "\n", args.output)
+    else:
+        text = terminal.render(result)
+        if args.output:
+            write_results(text, args.output)
+        else:
+            sys.stdout.write(text)
+    if args.svg:
+        target = default_svg_path(path) if args.svg is True else Path(args.svg)
+        write_results(svg.render(result), target)
+        human.write("lab trace: the picture is in %s%s\n" % (
+            target, " (your work folder: open it in your browser)"
+            if os.environ.get("LAB_IN_CONTAINER") else ""))
+    return EXIT_PASS
+
+
+def guess_stage(path):
+    """The stage a file's name suggests (webserver3f.py: 3f), else the
+    first one: it only sets the default number of clients."""
+    import re
+    match = re.search(r"(\d[a-z])", path.stem.lower())
+    stage = find_stage(match.group(1)) if match else None
+    return stage or next(iter(STAGES.values()))
+
+
+def default_svg_path(submission):
+    """trace-NAME.svg in the learner's work folder in the container (their
+    own machine sees it), else beside the current directory."""
+    name = "trace-%s.svg" % submission.stem
+    if os.environ.get("LAB_IN_CONTAINER"):
+        user = os.environ.get("SUDO_USER")
+        home = Path(os.path.expanduser("~" + user if user else "~"))
+        if (home / "work").is_dir():
+            return home / "work" / name
+    return Path(name)
+
+
 def load_rubric(path):
     try:
         return rubric.load(path)
@@ -214,10 +276,37 @@ def build_parser():
     p.add_argument("--json", metavar="FILE", help="also write a JSON of all results")
     p.set_defaults(func=cmd_grade)
 
+    p = sub.add_parser("trace", help="see what a server does with simultaneous clients: "
+                                     "children, SIGCHLD, reaps, zombies, on a timeline")
+    p.add_argument("file", help="the server to trace")
+    p.add_argument("--stage", help="the stage it is for (sets the default --clients)")
+    p.add_argument("--clients", type=client_count, default=None,
+                   help="simultaneous clients (default: the stage's, else 1)")
+    p.add_argument("--svg", nargs="?", const=True, metavar="PATH",
+                   help="also draw the timeline as an SVG picture (default: "
+                        "trace-NAME.svg, in ~/work in the container)")
+    p.add_argument("--syscalls", action="store_true",
+                   help="also trace system calls with strace (it changes the timing)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the result there")
+    p.add_argument("--port", type=port_number, default=8888,
+                   help="the port the server listens on")
+    p.set_defaults(func=cmd_trace)
+
     p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder zip for a stage")
     bundle.add_arguments(p)
     p.set_defaults(func=bundle.cmd_gradescope_bundle)
     return parser
+
+
+def client_count(text):
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 1000:
+        raise argparse.ArgumentTypeError("%r is not a number of clients (1 to 1000)" % text)
+    return count
 
 
 def port_number(text):
