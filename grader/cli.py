@@ -335,6 +335,11 @@ def write_failure(args, message):
     error, Ctrl-C, the grader crashing): the chosen format gets status error
     and the reason, for `lab grade` once per submission named."""
     fmt = getattr(args, "format", None) or "text"
+    if getattr(args, "command", None) == "trace":
+        if fmt == "json":
+            write_results(json.dumps({"submission": str(getattr(args, "file", "") or ""),
+                                      "error": message}) + "\n", getattr(args, "output", None))
+        return
     grading = getattr(args, "command", None) == "grade"
     if fmt == "text":
         if grading or not getattr(args, "output", None):

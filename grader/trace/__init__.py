@@ -52,6 +52,7 @@ class Trace:
     zombies_ps: int = 0
     running_at_end: int = 0
     sigchld_source: str = None      # "kernel", "strace" or None: not observed
+    sigchld_ignored: int = 0        # raised while SIGCHLD was ignored (no handler): discarded
     unobserved: list = field(default_factory=list)  # what could not be seen here, and why
     end: float = 0.0                # when the server was stopped (trace time)
 
@@ -128,10 +129,12 @@ def _record(server, hook, clients, syscalls_view, submission, started):
     if server.wait_listening(STARTUP_SECONDS) is None:
         time.sleep(0.1)
         last = server.output.text().strip().splitlines()[-1:] or [""]
-        raise TraceError("the server %s before it listened on port %d%s: run lab check for "
-                         "the reason" % ("did not listen" if server.alive() else
-                                         server.exit_description(), server.port,
-                                         ": " + last[0] if last[0] else ""))
+        raise TraceError("%s%s: run lab check for the reason"
+                         % ("the server did not listen on port %d within %d s"
+                            % (server.port, STARTUP_SECONDS) if server.alive() else
+                            "the server %s before it listened on port %d"
+                            % (server.exit_description(), server.port),
+                            ": " + last[0] if last[0] else ""))
     result = Trace(submission=submission, clients=clients,
                    mode="syscalls" if syscalls_view else "light", listener=server.pid)
     why_not = kernel.unavailable()
@@ -259,6 +262,7 @@ def _assemble(result, t0, records, poller, kernel_signals, strace_events):
         elif kind == "accept" and pid == listener and not any(
                 e["kind"] == "accept" for e in events):
             pass            # the hook counts accepts; strace's are the same calls
+    result.sigchld_ignored = sum(1 for _, outcome in kernel_signals if outcome == "ignored")
     for t, outcome in kernel_signals:
         if outcome != "ignored":
             events.append({"t": t - t0, "pid": listener, "kind": "sigchld",

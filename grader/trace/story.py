@@ -19,7 +19,10 @@ def sentences(trace):
     if s["exited"]:
         said.append(_reaping(s))
     if s["sigchld"] is not None and s["exited"]:
-        if trace.sigchld_source == "kernel":
+        if trace.sigchld_source == "kernel" and not s["sigchld"] and not s["sigchld_merged"]:
+            said.append("The kernel raised SIGCHLD once per exit and discarded it: with no "
+                        "handler installed, SIGCHLD's default action is to ignore it.")
+        elif trace.sigchld_source == "kernel":
             merged = s["sigchld_merged"] or 0
             said.append("The kernel raised SIGCHLD once per exit: %d time%s it found none "
                         "pending and delivered it, %d time%s one was already pending and the "
