@@ -440,6 +440,39 @@ NO_CHILD = ("the listening process served the connection itself (%s): there is n
 
 # ---------------------------------------------------------------------------
 
+def see_it(run):
+    return ("See it happen: lab trace %s --svg draws each child, each signal and each reap."
+            % run.sandbox.submission.name)
+
+
+def handler_ran(run, server):
+    """Whether the server has a SIGCHLD handler, and whether it ran."""
+    if not observe.catches(server.pid, signal.SIGCHLD):
+        return "the server has no SIGCHLD handler"
+    counts = run.recorded()
+    if counts is None:
+        return "the server has a SIGCHLD handler"
+    runs = counts["handler_runs"]
+    return ("the server has a SIGCHLD handler, and it ran %d time%s" % (runs, "" if runs == 1
+                                                                      else "s")
+            if runs else "the server has a SIGCHLD handler, but it never ran")
+
+
+def reaping_counts(run, zombies, handler):
+    """What the server did with its exited children, from the hook's
+    records: "130 exited; its SIGCHLD handler ran 42 times and reaped 42"."""
+    counts = run.recorded()
+    if not counts or not counts["forked"]:
+        return "it %s a SIGCHLD handler" % ("has" if handler else "has no")
+    exited = max(counts["forked"], counts["reaped"] + zombies)
+    if not handler:
+        return "%d exited, no SIGCHLD handler ran, %d were reaped" % (exited, counts["reaped"])
+    runs, reaped = counts["handler_runs"], counts["reaped"]
+    return ("%d exited; its SIGCHLD handler ran %d time%s and reaped %d%s"
+            % (exited, runs, "" if runs == 1 else "s", reaped,
+               ", one child each time" if reaped == runs else ""))
+
+
 @check("reaps", bound=20, reproduce="""
 python3 {file} &  pid=$!
 """ + HELLO + """
@@ -449,7 +482,7 @@ def reaps(run):
     """The child that served a request exits cleanly (no traceback) and is
     reaped within 1 s of exiting (waiting up to 10 s for it to exit); a
     pre-forked worker that dies is reaped within 1 s."""
-    server = run.start()
+    server = run.start(recorded=True)
     sock, holder, before = take_silent_connection(run, server)
     try:
         expect_response(fetch(server, timeout=5, sock=sock))
@@ -479,9 +512,7 @@ def reaps(run):
         raise Fail(
             "the %s (PID %d) exited but was still a zombie 1 s later: nobody called "
             "wait() for it (%s)" % ("child" if holder.kind == "child" else "worker, killed,",
-                                    child.pid, "the server has a SIGCHLD handler"
-                                    if observe.catches(server.pid, signal.SIGCHLD)
-                                    else "the server has no SIGCHLD handler"),
+                                    child.pid, handler_ran(run, server)),
             "An exited child stays a zombie (<defunct> in ps; even kill -9 cannot remove "
             "it) until its parent collects its status. Install a SIGCHLD handler that "
             "calls os.wait() (stage 3e).")
@@ -501,7 +532,7 @@ sleep 2; ps -o pid,stat,cmd --ppid $pid | grep -c defunct   # zombies left
 def reaps_burst(run):
     """128 simultaneous clients leave no zombie children 2 s after the last child
     exited (pre-forked workers may go on running)."""
-    server = run.start()
+    server = run.start(recorded=True)
     sock, holder, before = take_silent_connection(run, server)
     try:
         expect_response(fetch(server, timeout=5, sock=sock))
@@ -548,17 +579,16 @@ def reaps_burst(run):
     if zombies:
         handler = observe.catches(server.pid, signal.SIGCHLD)
         raise Fail(
-            "after 128 simultaneous clients, %d of the server's %d children were still "
-            "zombies 2 s after the last one exited (%s)"
-            % (len(zombies), len(server.children()),
-               "it has a SIGCHLD handler" if handler else "it has no SIGCHLD handler"),
+            "after 128 simultaneous clients, %d children were still zombies 2 s after the "
+            "last one exited: %s" % (len(zombies), reaping_counts(run, len(zombies), handler)),
             "Standard signals are not queued: when many children exit at once, several "
             "SIGCHLD collapse into one handler call, and one wait per call (os.wait(), or "
             "a single os.waitpid()) leaves the rest as zombies. Loop over "
-            "os.waitpid(-1, os.WNOHANG) until it returns (0, 0) (stage 3g)." if handler else
+            "os.waitpid(-1, os.WNOHANG) until it returns (0, 0) (stage 3g). "
+            + see_it(run) if handler else
             "An exited child stays a zombie until its parent waits for it, and nothing here "
             "does. Install a SIGCHLD handler that reaps (stage 3e), looping over "
-            "os.waitpid(-1, os.WNOHANG) (stage 3g).")
+            "os.waitpid(-1, os.WNOHANG) (stage 3g). " + see_it(run))
 
 
 @check("survives-child-kill", bound=25, reproduce="""

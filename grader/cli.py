@@ -147,7 +147,7 @@ def cmd_check(args):
 
 
 def cmd_trace(args):
-    from . import trace as tracing
+    from .trace import run as tracing
     from .trace import svg, terminal
     path = Path(args.file)
     stage = stage_arg(args.stage) if args.stage else guess_stage(path)

@@ -15,6 +15,7 @@ from .report import CheckResult, Report
 from .sandbox import GraderError, Sandbox
 from .stages import CLIENT3
 from .submission import compile_error
+from .trace.record import HookLog
 
 STARTUP_SECONDS = 5          # from launch until the server listens
 TOTAL_SECONDS = 120          # per submission
@@ -29,6 +30,7 @@ class Run:
         self.server = None
         self.model = None
         self.notes = []
+        self.hook = None
 
     def saw(self, holder, thread_count):
         self.model = observe.model_name(holder, thread_count)
@@ -36,12 +38,18 @@ class Run:
     def note(self, text):
         self.notes.append(text)
 
-    def start(self, nofile=1024, **launch):
+    def start(self, nofile=1024, recorded=False):
+        """Start the server; `recorded`: with lab trace's hook loaded, for
+        the counts a failure message gives (run.recorded())."""
         owner = self.sandbox.port_owner()
         if owner:
             raise GraderError(
                 "port %d is already in use by %s: stop that server (Ctrl-C in its terminal, "
                 "or kill it) and run lab check again" % (self.sandbox.port, owner))
+        launch = {}
+        if recorded:
+            self.hook = HookLog()
+            launch = self.hook.launch_options(self.sandbox)
         self.server = self.sandbox.start(nofile=nofile, **launch)
         if self.server.wait_listening(STARTUP_SECONDS) is None:
             raise Fail(*self._not_listening())
@@ -68,9 +76,25 @@ class Run:
         lines = [l for l in self.server.output.text().splitlines() if l.strip()]
         return ": " + lines[-1].strip() if lines and "Error" in lines[-1] else ""
 
+    def recorded(self):
+        """What the hook recorded of the listening process's children:
+        {"forked", "handler_runs", "reaped"}, or None without the hook."""
+        if self.hook is None or self.server is None:
+            return None
+        pid = self.server.pid
+        records = self.hook.records()
+        return {"forked": sum(1 for r in records if r.kind == "fork" and r.value == pid),
+                "handler_runs": sum(1 for r in records if r.kind == "handler" and r.pid == pid),
+                "reaped": sum(1 for r in records if r.kind == "reap" and r.pid == pid)}
+
     def stop(self):
-        if self.server is not None:
-            self.server.stop()
+        try:
+            if self.server is not None:
+                self.server.stop()
+        finally:
+            if self.hook is not None:
+                self.hook.close()
+                self.hook = None
 
 
 def run_check(fn, sandbox, bound):
