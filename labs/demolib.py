@@ -799,6 +799,34 @@ class Demo:
                 self._claim.release()
             signal.signal(signal.SIGINT, old_int)
 
+    # -------------------------------------------------------------- trace --
+    def trace(self, script, clients, syscalls=False):
+        """`lab trace` on the demo's copy of a server, run here: its story,
+        its counts and its picture (trace-NAME.svg: in ~/work in the
+        container, else in the current folder, or in $LAB_TRACE_DIR).
+        Returns the trace's summary."""
+        from grader.cli import default_svg_path, write_results
+        from grader.trace import run as tracing, svg, terminal
+        self.wait_port_free()
+        self.screen.say("$ lab trace {} --clients {}{} --svg".format(
+            script, clients, " --syscalls" if syscalls else ""), "1")
+        try:
+            result = tracing.trace(self.stage, self.workdir / script, clients=clients,
+                                   syscalls_view=syscalls)
+        except (tracing.TraceError, GraderError) as exc:
+            raise EnvironmentProblem("lab trace: {}".format(exc))
+        result.submission = script
+        self.screen.say(terminal.render(result, width=100), wrap=False)
+        folder = os.environ.get("LAB_TRACE_DIR")
+        picture = Path(folder) / "trace-{}.svg".format(Path(script).stem) if folder \
+            else default_svg_path(Path(script))
+        try:
+            write_results(svg.render(result), picture)
+            self.note("The picture of this trace: {}".format(picture.resolve()))
+        except OSError as exc:
+            self.note("The picture could not be written to {}: {}".format(picture, exc))
+        return result.summary
+
     # ---------------------------------------------------------------- run --
     def run(self, body, argv=None):
         """Parse arguments, run body(self), clean up, exit with the verdict."""

@@ -34,9 +34,9 @@ def sentences(trace):
             said.append("strace saw SIGCHLD arrive %d time%s (it separates signals that would "
                         "have merged, so an untraced run sees fewer)." % _n(s["sigchld"]))
     if s["accept_interrupted"]:
-        said.append("accept() was interrupted by a signal %d time%s (ERESTARTSYS): the kernel "
+        said.append("accept() was interrupted by a signal %s (ERESTARTSYS): the kernel "
                     "ran the handler, and the call was restarted (Python retries it since 3.5, "
-                    "PEP 475; Python 2 raised EINTR, stage 3e)." % _n(s["accept_interrupted"]))
+                    "PEP 475; Python 2 raised EINTR, stage 3e)." % _times(s["accept_interrupted"]))
     elif s["accept_interrupted"] == 0 and s["handler_runs"]:
         said.append("No accept() was interrupted: the signals came while it was not blocked.")
     fds = s["parent_fds_max"]
@@ -77,8 +77,8 @@ def _reaping(s):
                 "zombie is left: each run loops over waitpid(-1, WNOHANG) and reaps every "
                 "child that has exited, however many signals merged (stage 3g)."
                 % ((head,) + _n(runs) + (reaped,)))
-    return ("%s; the SIGCHLD handler ran %d time%s and reaped %d: no zombie is left."
-            % ((head,) + _n(runs) + (reaped,)))
+    return ("%s; the SIGCHLD handler ran %s and reaped %d: no zombie is left."
+            % (head, _times(runs), reaped))
 
 
 def span(trace):
@@ -92,6 +92,10 @@ def span(trace):
 
 def _n(value):
     return (value, "" if value == 1 else "s")
+
+
+def _times(value):
+    return "once" if value == 1 else "twice" if value == 2 else "%d times" % value
 
 
 def _es(value):

@@ -41,7 +41,7 @@ def timeline(trace, width):
 
     rows = ["  %-*s0%s%.3f s" % (label - 2, "time", " " * (columns - 7), last)]
     parent = [" "] * columns
-    marks = (("accept", "a"), ("sigchld", "s"), ("handler", "H"))
+    marks = (("accept", "a"), ("sigchld", "s"), ("interrupted", "x"), ("handler", "H"))
     for kind, mark in marks:
         for e in trace.events:
             if e["kind"] == kind and e["pid"] == trace.listener:
@@ -52,7 +52,7 @@ def timeline(trace, width):
             rows.append("  %-*s%s" % (label - 2, "child %d" % child.pid,
                                       _lane(child, column, columns)))
         legend = ("a accept  H SIGCHLD handler  s SIGCHLD delivered  m merged  "
-                  "= running  z zombie  | reaped")
+                  "x accept interrupted  = running  z zombie  | reaped")
     else:
         for name, values in _densities(trace, column, columns):
             peak = max(values) or 1

@@ -117,6 +117,15 @@ def body(demo):
     demo.ok("libc accept() returned -1 with errno EINTR, as Python 2 saw it; Python's own "
             "accept() was retried")
 
+    if traced:
+        demo.step("one client, traced with its system calls: the interrupted accept()")
+        counts = demo.trace("webserver3e.py", 1, syscalls=True)
+        demo.check(counts["accept_interrupted"] >= 1 and counts["reaped"] == 1,
+                   "an interrupted accept() and one child reaped",
+                   "{accept_interrupted} interrupted, {reaped} reaped".format(**counts))
+        demo.ok("accept() interrupted {accept_interrupted} time(s); the handler ran "
+                "{handler_runs} time(s) and reaped {reaped} child".format(**counts))
+
 
 if __name__ == "__main__":
     demolib.Demo("3e").run(body)

@@ -60,6 +60,19 @@ def body(demo):
                  "waitpid(-1, WNOHANG) instead.")
     server.interrupt()
 
+    demo.step("the same burst, traced: who exited, which signals came, who was reaped")
+    for attempt in range(1, MAX_BURSTS + 1):
+        counts = demo.trace("webserver3f.py", CLIENTS)
+        if counts["zombies"]:
+            break
+        demo.note("no zombie in this trace: the children happened to exit one by one. "
+                  "Tracing again.")
+    demo.check(1 <= counts["handler_runs"] < counts["exited"] and counts["zombies"] > 0,
+               "fewer SIGCHLD handler runs than exits, and zombies",
+               "{handler_runs} handler runs for {exited} exits, {zombies} zombies".format(**counts))
+    demo.ok("{exited} children exited, the handler ran {handler_runs} times and reaped "
+            "{reaped}: {zombies} zombies".format(**counts))
+
 
 if __name__ == "__main__":
     demolib.Demo("3f").run(body)

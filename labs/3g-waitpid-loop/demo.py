@@ -48,6 +48,17 @@ def body(demo):
                  "blocking on children that are still running.")
     server.interrupt()
 
+    demo.step("a burst, traced: fewer signals than children, every child reaped")
+    counts = demo.trace("webserver3g.py", CLIENTS)
+    demo.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == CLIENTS,
+               "every child reaped", "{reaped} of {exited} reaped, {zombies} zombies".format(
+                   **counts))
+    demo.ok("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
+            "were reaped".format(**counts))
+    if counts["handler_runs"] < counts["exited"]:
+        demo.explain("Fewer handler runs than children: signals merged, and still no zombie, "
+                     "because each run reaps every child that has exited by then.")
+
 
 if __name__ == "__main__":
     demolib.Demo("3g").run(body)
