@@ -205,3 +205,36 @@ def test_3c_text_says_what_reaps_shows():
     checks = read(ROOT / "grader" / "checks.py")
     for said in ("it is sleeping (time.sleep)", "exited but was still a zombie 1 s later"):
         assert said in text and said in checks
+
+
+def display_width(line):
+    """Terminal columns: CJK (wide and fullwidth) characters take two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+@pytest.mark.parametrize("path", [p for pair in PAIRS for p in pair] + [ROOT / "README.zh.md"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_prose_lines_fit_100_columns(path):
+    """lab show prints the Markdown as it is: prose lines (not code, not
+    tables) stay within 100 columns in either language."""
+    wide = [(number, display_width(line)) for number, line in prose_lines(read(path))
+            if display_width(line) > 100]
+    assert not wide, "(line, columns): {}".format(wide)
+
+
+def prose_lines(text):
+    """(line number, line) of every line outside code blocks and tables."""
+    inside = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("```"):
+            inside = not inside
+            continue
+        if not inside and not line.startswith("|"):
+            yield number, line
+
+
+@pytest.mark.parametrize("name", ["welcome.txt", "welcome.zh.txt"])
+def test_welcome_fits_80_columns(name):
+    lines = read(ROOT / "docker" / name).splitlines()
+    assert max(display_width(line) for line in lines) <= 80
