@@ -136,7 +136,8 @@ def closes(run):
             "curl waits for the server to close the connection. The kernel sends FIN only "
             "when every descriptor of the socket is closed: the parent must close its copy "
             "after fork() (stage 3d), and whoever serves the client must close it before "
-            "any sleep (3b's server, and 3c's and 3e's children, sleep with it open). Or "
+            "any sleep (3b's iterative server, which has no child, sleeps with it open; so do "
+            "the children of 3c and 3e). Or "
             "send a Content-Length header, so the client knows where the body ends.")
 
 

@@ -1,8 +1,8 @@
 """Who runs the servers under test, and with which Python.
 
 As root, servers run as a dedicated unprivileged uid that nothing else on the
-host uses: RLIMIT_NPROC (`ulimit -u`) counts every process of a uid and never
-binds root, and a different uid cannot signal the grader.
+host uses: RLIMIT_NPROC (`ulimit -u`) counts every process and thread of a
+uid and never binds root, and a different uid cannot signal the grader.
 """
 
 import fcntl

@@ -370,10 +370,11 @@ class Sandbox:
     def _limits(self, nofile):
         nproc = NPROC_LIMIT
         if self.uid is None:
-            # RLIMIT_NPROC counts every process of the uid: leave room for
-            # the ones the user already has.
+            # RLIMIT_NPROC counts every task (thread) of the real uid: leave
+            # room for the ones the user already has.
             me = os.getuid()
-            nproc += sum(1 for p in psutil.process_iter(["uids"])
+            nproc += sum(p.info["num_threads"] or 1
+                         for p in psutil.process_iter(["uids", "num_threads"])
                          if p.info["uids"] and p.info["uids"].real == me)
         return {
             "RLIMIT_NOFILE": (nofile, nofile),

@@ -76,7 +76,7 @@ BURST_OUTPUT_NOTE = ("The server's output goes to server.log and client3.py's to
               "the screen, and it also spreads the burst out: every write to a terminal "
               "takes its turn, so the processes line up and fewer children exit at the same "
               "moment. By hand, both printing to terminals, 3f leaves fewer zombies (about "
-              "10-25 of 128 instead of 60-90), but still some.")
+              "10-25 of 128 instead of 60-95), but still some.")
 CLIENT3_LINES = r"\d+|connection \d+: .*"
 
 class PhenomenonNotReproduced(Exception):

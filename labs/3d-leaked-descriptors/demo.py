@@ -25,12 +25,14 @@ def start_server(demo, server, command):
     return demo.start_server(server, command, "webserver3d.py")
 
 
-def processes_of(uid):
+def tasks_of(uid):
+    """What RLIMIT_NPROC counts for `uid`, as the kernel does: every task
+    (thread) whose real uid it is, zombies included, on the whole host."""
     count = 0
-    for proc in psutil.process_iter(["uids"]):
+    for proc in psutil.process_iter(["uids", "num_threads"]):
         try:
             if proc.info["uids"] and proc.info["uids"].real == uid:
-                count += 1
+                count += proc.info["num_threads"] or 1
         except psutil.Error:
             pass
     return count
@@ -120,13 +122,14 @@ def body(demo):
                      "as that uid, and client3.py runs as root in the other terminal: as the "
                      "same uid its 500 processes would count too.".format(demo.server_uid))
     else:
-        nproc = processes_of(os.getuid()) + 100
+        nproc = tasks_of(os.getuid()) + 100
         demo.explain("You are not root: the server and client3.py both run as you, and "
-                     "RLIMIT_NPROC counts every process of your uid (zombies, and client3's "
-                     "own processes, included). Instead of the article's 400 we use your "
-                     "current process count + 100 = {}, so fork() fails after about 100 "
-                     "children (sooner while client3's processes are alive). As root the "
-                     "server runs under its own uid and exactly `ulimit -u 400` is "
+                     "RLIMIT_NPROC counts every process and every thread of your real uid on "
+                     "the whole machine (your desktop's threads, zombies, and client3's own "
+                     "processes, included). Instead of the article's 400 we use the count now "
+                     "+ 100 = {}, so fork() fails after at most 100 children (sooner while "
+                     "client3's processes are alive, or if your other programs start threads). "
+                     "As root the server runs under its own uid and exactly `ulimit -u 400` is "
                      "used.".format(nproc))
     proc = start_server(demo, server,
                         "( ulimit -u {}; ulimit -n 500; exec python3 webserver3d.py )".format(nproc))

@@ -21,6 +21,8 @@ def grim_reaper(signum, frame):
             pid, status = os.waitpid(
                 -1,          # Wait for any child process
                 os.WNOHANG   # Do not block and return EWOULDBLOCK error
+                # (the article's words; in fact, while children are left but
+                # none has exited yet, waitpid() returns (0, 0): no error)
             )
         except OSError:  # ChildProcessError: no children left at all
             return
