@@ -45,8 +45,8 @@ except ImportError:          # the lab needs it anyway; the bench copes without
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_TREE = BENCH_DIR.parent
-SECTIONS = ("grading", "determinism", "demos", "batch", "image", "container", "ci")
-DEFAULT_SECTIONS = ("grading", "determinism", "demos", "batch", "image", "container")
+SECTIONS = ("grading", "determinism", "demos", "batch", "image", "container", "trace", "ci")
+DEFAULT_SECTIONS = ("grading", "determinism", "demos", "batch", "image", "container", "trace")
 SCHEMA = 1
 
 # --- how much to measure: full / --quick
@@ -75,6 +75,8 @@ TARGET_CONTAINER_3G_SECONDS = 4.0  # lab check 3g in the container (the grader's
 TARGET_BATCH_PER_MINUTE = 25.0     # lab grade of the 40-submission mix, default --jobs
 TARGET_BATCH_SPEEDUP = 4.0         # ... against the same mix with --jobs 1
 TARGET_CI_SECONDS = 15 * 60        # bash .ci/run, the image already built
+TARGET_TRACE_SECONDS = 30.0        # lab trace of 3g with 128 clients
+TRACE_TIMEOUT = 200                # one lab trace (its own bound is ~60 s)
 
 CONTAINER_SERVICE = "test"   # compose.yaml: root, /opt/lab3, nothing mounted
 
@@ -379,6 +381,15 @@ class BenchError(Exception):
     """The lab to measure cannot be measured at all (exit 2)."""
 
 
+# Run in the measured tree: 3f's burst with nothing recorded (argv: the
+# stage, its server); prints the zombies /proc shows 2 s after.
+UNTRACED_ZOMBIES = r"""
+import sys
+from grader.stages import find_stage
+from grader.trace.run import untraced_zombies
+print(untraced_zombies(find_stage(sys.argv[1]), sys.argv[2]))
+"""
+
 # Run in the measured tree (cwd and PYTHONPATH): its own grader says which
 # stages there are (labs/*/stage.toml) and which checks.
 STAGES_PROBE = r"""
@@ -560,6 +571,67 @@ class Bench:
                 self.figures.add("grading.slowest.seconds", "grading", label, slowest[0], "s",
                                  target="<= %g s" % TARGET_STAGE_SECONDS,
                                  ok=slowest[0] <= TARGET_STAGE_SECONDS)
+        return out
+
+    def trace(self):
+        """lab trace of 3g with 128 clients (its time); 3f's zombies with
+        no recording, with the light recording and under --syscalls,
+        rounds interleaved so that load drifts hit all three alike."""
+        out = self.begin("trace", {"timing": [], "zombies": {"untraced": [], "light": [],
+                                                              "syscalls": []}})
+        if "3g" not in self.refs or "3f" not in self.refs:
+            self.figures.not_measured("trace.3g.seconds", "trace", "lab trace 3g",
+                                      "no 3f or 3g reference")
+            return out
+        runs = 2 if self.mode == "quick" else 5
+        for i in range(runs):
+            code, wall, stdout, stderr = self.run_lab(
+                ["trace", self.refs["3g"], "--clients", "128", "--format", "json"], TRACE_TIMEOUT)
+            out["timing"].append({"wall": round(wall, 3), "exit": code})
+            log("trace 3g %d/%d: %.1f s, exit %s" % (i + 1, runs, wall, code))
+        walls = summary([t["wall"] for t in out["timing"] if t["exit"] == 0])
+        if walls:
+            self.figures.add("trace.3g.seconds", "trace", "lab trace 3g, 128 clients",
+                             walls["median"], "s", target="<= %g s" % TARGET_TRACE_SECONDS,
+                             ok=walls["median"] <= TARGET_TRACE_SECONDS,
+                             range=[walls["min"], walls["max"]])
+        else:
+            self.figures.not_measured("trace.3g.seconds", "trace", "lab trace 3g, 128 clients",
+                                      "no run succeeded", target="<= %g s" % TARGET_TRACE_SECONDS)
+        rounds = 3 if self.mode == "quick" else 8
+        zombies = out["zombies"]
+        for i in range(rounds):
+            code, _, stdout, stderr = self.procs.run(
+                [sys.executable, "-c", UNTRACED_ZOMBIES, "3f", str(self.refs["3f"])],
+                TRACE_TIMEOUT, cwd=str(self.tree), env=self.env)
+            if code == 0 and stdout.strip().isdigit():
+                zombies["untraced"].append(int(stdout))
+            for mode, extra in (("light", []), ("syscalls", ["--syscalls"])):
+                code, _, stdout, stderr = self.run_lab(
+                    ["trace", self.refs["3f"], "--clients", "128", "--format", "json"] + extra,
+                    TRACE_TIMEOUT)
+                try:
+                    zombies[mode].append(json.loads(stdout)["summary"]["zombies"])
+                except (ValueError, KeyError, TypeError):
+                    pass
+            log("trace 3f round %d/%d: zombies untraced %s, light %s, syscalls %s" % (
+                i + 1, rounds, *(z[-1] if z else "?" for z in zombies.values())))
+        untraced = summary(zombies["untraced"])
+        for mode in ("untraced", "light", "syscalls"):
+            stats = summary(zombies[mode])
+            label = "3f zombies of 128, %s" % {"untraced": "nothing recorded",
+                                               "light": "lab trace (light)",
+                                               "syscalls": "lab trace --syscalls"}[mode]
+            if stats is None:
+                self.figures.not_measured("trace.3f.zombies.%s" % mode, "trace", label,
+                                          "no run succeeded")
+                continue
+            target, ok = None, None
+            if mode == "light" and untraced:
+                target = "within the untraced range"
+                ok = untraced["min"] <= stats["median"] <= untraced["max"]
+            self.figures.add("trace.3f.zombies.%s" % mode, "trace", label, stats["median"],
+                             "count", target=target, ok=ok, range=[stats["min"], stats["max"]])
         return out
 
     @staticmethod
@@ -1419,7 +1491,8 @@ SECTION_TITLES = {
     "batch": "4. Batch throughput: lab grade --stage 3g of the mix",
     "image": "5. The image",
     "container": "6. Grading time in the container: lab check 3g in docker compose run",
-    "ci": "7. CI: CI=true bash .ci/run in a fresh clone",
+    "trace": "7. lab trace: its time, and what the recording does to the phenomenon",
+    "ci": "8. CI: CI=true bash .ci/run in a fresh clone",
 }
 
 

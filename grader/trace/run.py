@@ -125,6 +125,24 @@ def trace(stage, submission, clients=None, syscalls_view=False, port=8888,
         hook.close()
 
 
+def untraced_zombies(stage, submission, clients=None, port=8888):
+    """The same clients, waits and settling as a trace, with nothing
+    recorded: the zombies /proc shows at the end (what the recording's
+    effect is measured against, in bench/)."""
+    with Sandbox(submission, port=port) as sandbox:
+        server = sandbox.start()
+        try:
+            if server.wait_listening(STARTUP_SECONDS) is None:
+                raise TraceError("the server did not listen on port %d" % port)
+            burst(server, clients or stage.trace_clients, timeout=BURST_SECONDS,
+                  give_up=lambda: not server.alive())
+            _wait_for_children(server, EXIT_SECONDS)
+            time.sleep(SETTLE_SECONDS)
+            return _count_children(server.pid)[0]
+        finally:
+            server.stop()
+
+
 def _record(server, hook, clients, syscalls_view, submission, started):
     if server.wait_listening(STARTUP_SECONDS) is None:
         time.sleep(0.1)
