@@ -30,8 +30,9 @@ def unavailable():
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.mount(b"nodev", TRACEFS.encode(), b"tracefs", 0, None) != 0:
-                return "no kernel tracing here (tracefs cannot be mounted: %s)" % \
-                    os.strerror(ctypes.get_errno())
+                return ("the kernel's tracepoints cannot be read here (tracefs is not mounted, "
+                        "and mounting it was refused: %s; in a container it needs "
+                        "CAP_SYS_ADMIN)" % os.strerror(ctypes.get_errno()))
         except OSError as e:
             return "no kernel tracing here (%s)" % e.strerror
     if not os.path.isdir(TRACEFS + "/events/signal/signal_generate"):

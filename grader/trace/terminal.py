@@ -14,10 +14,10 @@ LEVELS = " ▁▂▃▄▅▆▇█"
 def render(trace, width=None):
     width = width or min(100, shutil.get_terminal_size((80, 24)).columns)
     s = trace.summary
-    out = textwrap.wrap("lab trace: %s, %d simultaneous client%s (%s recording, %.1f s)"
-                        % (trace.submission, trace.clients, "" if trace.clients == 1 else "s",
-                           trace.mode, trace.seconds), width, subsequent_indent="  ",
-                        break_on_hyphens=False) + [""]
+    out = textwrap.wrap("lab trace: %s" % trace.submission, width, subsequent_indent="  ",
+                        break_on_hyphens=False)
+    out += ["  %d simultaneous client%s, %s recording, %.1f s" % (
+        trace.clients, "" if trace.clients == 1 else "s", trace.mode, trace.seconds), ""]
     for sentence in sentences(trace):
         out += textwrap.wrap(sentence, width, initial_indent="  ", subsequent_indent="  ")
     out += [""]
