@@ -51,6 +51,8 @@ def check_common(data, clients):
         assert s["sigchld"] + s["sigchld_merged"] <= s["exited"]
         if s["handler_runs"]:
             assert s["sigchld"] + s["sigchld_merged"] == s["exited"], s
+    forks = sorted(e["pid"] for e in data["events"] if e["kind"] == "fork")
+    assert forks == sorted(c["pid"] for c in data["children"])
     kinds = {e["kind"] for e in data["events"]}
     assert kinds <= {"accept", "fork", "exit", "handler", "sigchld", "reap", "interrupted",
                      "close"}

@@ -302,7 +302,10 @@ def _assemble(result, t0, records, poller, kernel_signals, strace_events):
             c.exited = c.reaped
         if c.exited is not None and c.exited < c.forked:
             c.exited = c.forked
+    forked = {e["pid"] for e in events if e["kind"] == "fork"}
     for c in children.values():
+        if c.pid not in forked:         # seen by the poller only (not forked by Python)
+            events.append({"t": c.forked, "pid": c.pid, "kind": "fork", "parent": listener})
         if c.exited is not None:
             events.append({"t": c.exited, "pid": c.pid, "kind": "exit"})
         if c.reaped is not None:
