@@ -12,12 +12,12 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns
-from . import batch, bundle, rubric
+from . import batch, bundle, rubric, userfiles
 from .formats import FORMATS
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
 from .stages import CHECK_IDS, STAGES, find_stage
-from .submission import SubmissionError, find_server
+from .submission import SubmissionError, read_server
 from .text import Progress
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -25,6 +25,10 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 class UsageError(Exception):
     pass
+
+
+class OutputRefused(UsageError):
+    """A results file that cannot be written (nothing was written)."""
 
 
 def stage_arg(name):
@@ -76,8 +80,11 @@ def cmd_demo(args):
 def default_submission(stage):
     for candidate in (Path("webserver%s.py" % stage.id),
                       Path("work") / ("webserver%s.py" % stage.id)):
-        if candidate.exists():
-            return candidate
+        try:
+            if userfiles.look(candidate)["kind"] != "missing":
+                return candidate
+        except OSError:
+            pass
     raise UsageError("no FILE given, and no webserver%s.py here or in work/: "
                      "lab check %s path/to/your/server.py" % (stage.id, stage.id))
 
@@ -94,17 +101,17 @@ def parse_only(text):
 
 
 def write_results(text, output):
-    """Write machine-readable results to a file (owned by the user who ran
-    sudo, if any) or to stdout."""
+    """Write machine-readable results to a file, with the rights of whoever
+    ran `lab` (under sudo: the learner's, grader/userfiles.py), or to stdout."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    if os.geteuid() == 0 and os.environ.get("SUDO_UID"):
-        os.chown(path, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", -1)))
+    try:
+        userfiles.write_bytes(output, text.encode("utf-8"))
+    except OSError as e:
+        raise OutputRefused("cannot write the results to %s: %s (nothing was written there)"
+                            % (output, e.strerror))
 
 
 def cmd_check(args):
@@ -120,14 +127,14 @@ def cmd_check(args):
     submission = args.file or default_submission(stage)
     try:
         try:
-            server = find_server(submission, stage)
+            server, source = read_server(submission, stage)
         except SubmissionError as e:
             report = error_report(stage, submission, str(e), points)
             progress.summary(report)
         else:
             progress.header(stage, server, netns.available())
             report = grade(stage, server, port=args.port, total=args.timeout, only=only,
-                           progress=progress, rubric=points)
+                           progress=progress, rubric=points, source=source)
             progress.summary(report)
     except KeyboardInterrupt:
         report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
@@ -270,6 +277,8 @@ def write_failure(args, message):
         if name in writers:
             try:
                 write_results(writers[name](reports, single=not grading), path)
+            except OutputRefused as e:
+                print("lab: %s" % e, file=sys.stderr)
             except Exception as e:
                 print("lab: cannot write the results: %s" % e, file=sys.stderr)
 
@@ -323,7 +332,8 @@ def main(argv=None):
         return args.func(args)
     except UsageError as e:
         print("lab: %s" % e, file=sys.stderr)
-        write_failure(args, str(e))
+        if not isinstance(e, OutputRefused):
+            write_failure(args, str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("\nlab: interrupted", file=sys.stderr)

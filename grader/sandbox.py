@@ -306,7 +306,7 @@ def _listening_in_netns_of(pid):
 class Sandbox:
     """Where one submission runs. Use as a context manager."""
 
-    def __init__(self, submission: Path, port: int = 8888, isolate_network=None):
+    def __init__(self, submission: Path, port: int = 8888, isolate_network=None, source=None):
         self.submission = Path(submission)
         self.port = port
         self._claim = identity.claim_server_uid() if identity.is_root() else None
@@ -320,7 +320,10 @@ class Sandbox:
             self.remove_traces()
         self.workdir = Path(tempfile.mkdtemp(prefix="lab-check-"))
         self.server_file = self.workdir / self.submission.name
-        shutil.copyfile(self.submission, self.server_file)
+        if source is None:
+            shutil.copyfile(self.submission, self.server_file)
+        else:                   # read with the learner's rights (grader/userfiles.py)
+            self.server_file.write_bytes(source)
         if self.uid is not None:
             for path in (self.workdir, self.server_file):
                 os.chown(path, self.uid, self.uid)
