@@ -11,6 +11,8 @@ import pwd
 
 SERVER_USER = "labserver"        # created in the image; optional natively
 DEFAULT_SERVER_UID = 64123       # used when no such user exists
+CLIENT_USER = "labclient"        # the demos' client terminals (also in the image)
+DEFAULT_CLIENT_UID = 64100
 
 
 def is_root() -> bool:
@@ -30,6 +32,16 @@ def server_uid(slot: int = 0) -> int:
         except KeyError:
             base = DEFAULT_SERVER_UID
     return int(base) + slot
+
+
+def client_uid() -> int:
+    """The uid the demos' client terminals run as when root: not root (the
+    learner's `lab demo` gives no root shell), not the server's uid (its
+    RLIMIT_NPROC would count the clients). The `labclient` user, else 64100."""
+    try:
+        return pwd.getpwnam(CLIENT_USER).pw_uid
+    except KeyError:
+        return DEFAULT_CLIENT_UID
 
 
 LOCK_DIR = "/tmp/lab-server-uids"
