@@ -11,11 +11,12 @@ import time
 import traceback
 from pathlib import Path
 
-from . import __version__, netns
+from . import __version__, netns, pidns
 from . import batch, bundle, rubric, userfiles
 from .formats import FORMATS
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
+from .sandbox import memory_note
 from .stages import CHECK_IDS, STAGES, find_stage
 from .submission import SubmissionError, read_server
 from .text import Progress
@@ -133,6 +134,8 @@ def cmd_check(args):
             progress.summary(report)
         else:
             progress.header(stage, server, netns.available())
+            if args.verbose:
+                progress.write("  (%s)" % memory_note())
             report = grade(stage, server, port=args.port, total=args.timeout, only=only,
                            progress=progress, rubric=points, source=source)
             progress.summary(report)
@@ -165,6 +168,7 @@ def cmd_grade(args):
     machine = args.format != "text"
     human = sys.stderr if machine and args.output is None else sys.stdout
     bar = batch.BatchProgress(human)
+    human.write("lab: %s\n" % memory_note())
     started = time.monotonic()
     try:
         reports, jobs = batch.grade_all(stage, args.paths, args, rubric=points, progress=bar)
@@ -328,6 +332,8 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
+    if args.func in (cmd_check, cmd_grade):
+        pidns.contain()         # not root: the grader out of the servers' reach
     try:
         return args.func(args)
     except UsageError as e:

@@ -49,6 +49,21 @@ OUTPUT_HEAD = 4096               # bytes of server output kept from the start
 OUTPUT_TAIL = 8192               # ... and from the end
 
 
+def memory_note() -> str:
+    """What bounds a submission's memory here, said plainly: only the
+    per-process limits (no cgroup holds a submission's processes)."""
+    try:
+        with open("/proc/self/mounts") as f:
+            v2 = any(line.split()[1:3] == ["/sys/fs/cgroup", "cgroup2"] for line in f)
+    except OSError:
+        v2 = False
+    return ("memory: only per-process limits apply (%d MiB of address space per process, %d "
+            "processes): %s, so nothing bounds a submission's total"
+            % (MEMORY_LIMIT // MiB, NPROC_LIMIT,
+               "the grader does not use this machine's cgroup v2" if v2 else
+               "this machine has no cgroup v2"))
+
+
 class GraderError(Exception):
     """The grader cannot do its job here (not the submission's fault)."""
 
