@@ -177,12 +177,16 @@ def cmd_grade(args):
         reports, jobs = stop.reports, stop.jobs
     bar.summary(reports, jobs, time.monotonic() - started)
     writers = dict(FORMATS, csv=batch.write_csv)
-    if machine:
-        write_results(writers[args.format](reports, single=False), args.output)
-    for fmt, path in (("csv", args.csv), ("json", args.json)):
-        if path:
+    targets = [(args.format, args.output)] if machine else []
+    targets += [(fmt, path) for fmt, path in (("csv", args.csv), ("json", args.json)) if path]
+    refused = False
+    for fmt, path in targets:       # one refused file costs none of the others
+        try:
             write_results(writers[fmt](reports, single=False), path)
-    if any(r.status == "error" for r in reports):
+        except OutputRefused as e:
+            print("lab: %s" % e, file=sys.stderr)
+            refused = True
+    if refused or any(r.status == "error" for r in reports):
         return EXIT_ERROR
     return EXIT_FAIL if any(r.status == "fail" for r in reports) else EXIT_PASS
 
