@@ -420,3 +420,111 @@ def test_the_demo_folder_is_not_writable_by_its_terminals(monkeypatch):
     finally:
         demo.cleanup()
     assert not folder.exists()
+
+
+# -- in the container: the real files, the real sudo rule, as `learner` -------------------
+
+# Run as root in the container: a snapshot of what must not change, then
+# every attempt as `learner` (through /usr/local/bin/lab and its sudo rule),
+# then the snapshot again. Each attempt prints "CASE name rc=N".
+IN_THE_CONTAINER = r"""
+set -u
+W=/home/learner/work
+snap() {
+    for f in /etc/passwd /etc/shadow /etc/sudoers /etc/sudoers.d /etc/sudoers.d/lab3 \
+             /etc/lab3 /usr/local/libexec/lab3/lab-as-root; do
+        stat -c '%n %u %g %a %s %Y' "$f"; [ -f "$f" ] && sha256sum "$f"
+    done
+    ls -la /etc/sudoers.d /etc/lab3
+}
+snap > /tmp/before
+cp /opt/lab3/labs/3g-waitpid-loop/webserver3g.py $W/w.py
+printf 'import os, sys\nprint("UID", os.getuid(), "PYTHON", sys.executable, flush=True)\nraise SystemExit(3)\n' > $W/who.py
+mkdir -p $W/evil/grader $W/grader
+for f in $W/evil/grader/__init__.py $W/evil/grader/__main__.py $W/evil/sitecustomize.py \
+         $W/evil/startup.py $W/grader/__init__.py $W/grader/__main__.py; do
+    echo "open('/tmp/MARK', 'a').write(__file__ + '\n')" > $f
+done
+printf '#!/bin/sh\necho marked >> /tmp/MARK\nexec /usr/bin/python3 "$@"\n' > $W/evil/python3
+chmod 755 $W/evil/python3
+ln -s /etc/shadow $W/evil.py
+ln -s /etc/shadow $W/link.json
+chown -R learner:learner $W
+chown -h learner:learner $W/evil.py $W/link.json
+cat > /tmp/attempts <<'EOS'
+cd ~/work
+try() { name=$1; shift; "$@" > /tmp/out.$name 2>&1; echo "CASE $name rc=$?"; sed 's/^/  | /' /tmp/out.$name; }
+try passwd lab check 3g w.py --only serves --output /etc/passwd
+try sudoers lab check 3g w.py --only serves --output /etc/sudoers.d/x
+try link lab check 3g w.py --only serves --output link.json
+try grade-csv lab grade --stage 3g w.py --csv /etc/passwd --json /etc/sudoers.d/x
+try shadow-submission lab check 3g evil.py
+try shadow-rubric lab check 3g w.py --only serves --rubric /etc/shadow
+try bundle lab gradescope-bundle --output /etc/lab3/autograder.zip
+try env env PYTHONPATH=$HOME/work/evil PYTHONSTARTUP=$HOME/work/evil/startup.py \
+    PYTHONHOME=$HOME/work/evil LD_PRELOAD=/nonexistent/libevil.so LAB_SERVER_UID=0 \
+    LAB_PYTHON=$HOME/work/evil/python3 lab check 3g who.py --only serves -v
+try cwd-package lab grade --stage 3g w.py
+try sudo-E sudo -n -E /usr/local/libexec/lab3/lab-as-root list
+try sudo-setenv sudo -n LAB_SERVER_UID=0 /usr/local/libexec/lab3/lab-as-root list
+try sudo-shell sudo -n /bin/sh -c id
+try demo lab demo 3a --fast
+EOS
+setpriv --reuid=learner --regid=learner --init-groups env -i HOME=/home/learner \
+    PATH=/usr/local/bin:/usr/bin:/bin TERM=dumb NO_COLOR=1 bash /tmp/attempts
+snap > /tmp/after
+echo "SNAPSHOT-DIFF-BEGIN"; diff /tmp/before /tmp/after; echo "SNAPSHOT-DIFF-END"
+echo "MARK: $(cat /tmp/MARK 2>/dev/null)"
+ls -la /etc/sudoers.d /etc/lab3
+"""
+
+
+def _cases(out):
+    """{case name: (exit status, its output)} from the script's output."""
+    found = {}
+    for m in re.finditer(r"^CASE (\S+) rc=(\d+)\n((?:  \|.*\n?)*)", out, re.M):
+        found[m.group(1)] = (int(m.group(2)), m.group(3))
+    return found
+
+
+@pytest.mark.skipif(os.environ.get("LAB_IN_CONTAINER") == "1",
+                    reason="drives the container from the outside")
+@pytest.mark.timeout(3900)
+@pytest.mark.xdist_group("docker")
+def test_as_learner_in_the_container_lab_changes_nothing_of_roots(image, work_dir):
+    r = container_run(work_dir, IN_THE_CONTAINER, root=True, timeout=900)
+    out = r.stdout
+    cases = _cases(out)
+    assert len(cases) == 13, out[-6000:]
+    for name in ("passwd", "sudoers", "link"):
+        status, text = cases[name]
+        assert status == 2 and "cannot write the results to" in text, (name, text)
+        assert "Permission denied" in text and "Traceback" not in text, (name, text)
+    status, text = cases["grade-csv"]
+    assert status == 2 and text.count("cannot write the results to") == 2, text
+    status, text = cases["shadow-submission"]
+    assert status == 2 and "evil.py: cannot read it (Permission denied)" in text, text
+    status, text = cases["shadow-rubric"]
+    assert status == 2 and "cannot read the rubric /etc/shadow: Permission denied" in text, text
+    status, text = cases["bundle"]
+    assert status == 2 and "cannot write /etc/lab3/autograder.zip: Permission denied" in text, text
+    status, text = cases["env"]
+    assert status == 1, text
+    found = re.search(r"UID (\d+) PYTHON (\S+)", text)
+    assert found and found.group(1) != "0" and found.group(2) == "/usr/bin/python3", text
+    # the learner's own env and sh (/usr/local/bin/lab) complain of the
+    # missing library; nothing past sudo sees it
+    assert text.count("libevil.so") == 2, text
+    status, text = cases["cwd-package"]
+    assert status == 0, text
+    for name in ("sudo-E", "sudo-setenv", "sudo-shell"):
+        status, text = cases[name]
+        assert status != 0 and "uid=0" not in text, (name, text)
+    status, text = cases["demo"]
+    assert status == 0 and "(labclient)" in text, text[-3000:]
+    diff = out.split("SNAPSHOT-DIFF-BEGIN\n", 1)[1].split("SNAPSHOT-DIFF-END", 1)[0]
+    assert diff == "", diff
+    assert "MARK: \n" in out, out[-3000:]        # nothing planted was imported or run
+
+
+from test_container import image, run as container_run, work_dir  # noqa: E402,F401
