@@ -282,6 +282,23 @@ def test_lab_grade_workers_import_nothing_from_the_current_directory(work):
     assert not mark.exists(), mark.read_text()
 
 
+@root_only
+@pytest.mark.container
+def test_a_lock_folder_another_user_made_in_tmp_is_refused(etc, learner_dir, monkeypatch):
+    """/tmp/lab-server-uids made first by the learner, full of links to
+    root's files: root neither uses it nor follows a link in it."""
+    theirs = learner_dir(LEARNER, LEARNER)
+    os.symlink(etc / "passwd", theirs / ("%d.lock" % identity.server_uid(0)))
+    before = everything(etc)
+    monkeypatch.setattr(identity, "LOCK_DIR", str(theirs))
+    with pytest.raises(RuntimeError, match="not root's own folder"):
+        identity.claim_server_uid()
+    os.chown(theirs, 0, 0)          # root's now, but the link is still there
+    with pytest.raises(OSError):
+        identity.claim_server_uid()
+    assert everything(etc) == before
+
+
 # -- a submission against the grader --------------------------------------------------
 
 # Tries the grader (its parent) every way, says how each went, then exits:
