@@ -18,7 +18,6 @@ import io
 import shlex
 import sys
 import zipfile
-from pathlib import Path
 
 from . import rubric as rubric_module
 from . import userfiles
