@@ -52,16 +52,20 @@ OUTPUT_TAIL = 8192               # ... and from the end
 def memory_note() -> str:
     """What bounds a submission's memory here, said plainly: only the
     per-process limits (no cgroup holds a submission's processes)."""
+    v2_memory = False
     try:
         with open("/proc/self/mounts") as f:
-            v2 = any(line.split()[1:3] == ["/sys/fs/cgroup", "cgroup2"] for line in f)
-    except OSError:
-        v2 = False
+            v2_mounts = [line.split()[1] for line in f if line.split()[2:3] == ["cgroup2"]]
+        for mount in v2_mounts:     # hybrid hierarchies mount one without controllers
+            with open(os.path.join(mount, "cgroup.controllers")) as f:
+                v2_memory = v2_memory or "memory" in f.read().split()
+    except (OSError, IndexError):
+        pass
     return ("memory: only per-process limits apply (%d MiB of address space per process, %d "
             "processes): %s, so nothing bounds a submission's total"
             % (MEMORY_LIMIT // MiB, NPROC_LIMIT,
-               "the grader does not use this machine's cgroup v2" if v2 else
-               "this machine has no cgroup v2"))
+               "the grader does not use this machine's cgroup v2 memory controller" if v2_memory
+               else "this machine has no cgroup v2 memory controller"))
 
 
 class GraderError(Exception):
