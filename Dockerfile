@@ -29,11 +29,18 @@ RUN set -eux; \
 # grader kills whatever runs under that uid before it starts: nothing else may
 # use it, in this container or on the host. A native `lab check` as root
 # uses 64123 and up (one uid per grader running), so the image takes 64200.
+# labclient: the uid of the demos' client terminals (curl, client3.py), so
+# that their processes neither count against the server's RLIMIT_NPROC nor
+# run as root (grader/identity.py: the same 64100 natively).
 ARG LABSERVER_UID=64200
+ARG LABCLIENT_UID=64100
 RUN set -eux; \
     groupadd --gid "$LABSERVER_UID" labserver; \
     useradd --uid "$LABSERVER_UID" --gid "$LABSERVER_UID" --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin --comment "lab servers under test" labserver; \
+    groupadd --gid "$LABCLIENT_UID" labclient; \
+    useradd --uid "$LABCLIENT_UID" --gid "$LABCLIENT_UID" --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin --comment "lab demo clients" labclient; \
     useradd --uid 1000 --user-group --create-home --shell /bin/bash \
             --comment "lab learner" learner; \
     mkdir -p /home/learner/work; \

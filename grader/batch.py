@@ -27,6 +27,11 @@ from .sandbox import become_subreaper, printable
 
 MARGIN_SECONDS = 30      # a worker's bound: the submission's, plus start-up and clean-up
 
+# A worker is `lab check`, but never imports from the current directory (the
+# learner's, under sudo: `python3 -m grader` would run ./grader/ as root).
+WORKER = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+          "from grader.cli import main; sys.exit(main())")
+
 
 def report_from_dict(data) -> Report:
     checks = [CheckResult(**{k: v for k, v in c.items() if k in CheckResult.__dataclass_fields__})
@@ -46,8 +51,11 @@ class Worker:
         self.tmpdir = tempfile.mkdtemp(prefix="lab-grade-")
         os.chmod(self.tmpdir, 0o755)        # the servers' uid works in there
         self.result_file = os.path.join(self.tmpdir, "result.json")
-        argv = [sys.executable, "-m", "grader", "check", stage.id, str(path),
-                "--format", "json", "--output", self.result_file, "--quiet",
+        # The report comes on the worker's stdout, into our file: under sudo
+        # the worker opens what it is named (the submission, the rubric) with
+        # the learner's rights, and our folder is not the learner's.
+        argv = [sys.executable, "-c", WORKER, "check", stage.id, str(path),
+                "--format", "json", "--quiet",
                 "--timeout", str(args.timeout), "--port", str(args.port)]
         if args.rubric:
             argv += ["--rubric", args.rubric]
@@ -56,8 +64,10 @@ class Worker:
             + [p for p in [os.environ.get("PYTHONPATH")] if p]))
         self.deadline = time.monotonic() + args.timeout + MARGIN_SECONDS
         self.bound = args.timeout + MARGIN_SECONDS
-        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True, env=env)
+        with open(self.result_file, "wb") as result:
+            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=result,
+                                          stderr=subprocess.PIPE, start_new_session=True,
+                                          env=env)
 
     def done(self):
         return self.popen.poll() is not None or time.monotonic() > self.deadline

@@ -14,12 +14,13 @@ AUTOGRADER_ROOT (default /autograder) lets a test run it in another folder
 laid out the same way (source/, submission/, results/).
 """
 
+import io
 import shlex
 import sys
 import zipfile
-from pathlib import Path
 
 from . import rubric as rubric_module
+from . import userfiles
 from .runner import TOTAL_SECONDS
 from .stages import CLIENT3, DECLARATION, LABS_DIR, REPO_ROOT, STAGES, find_stage
 
@@ -166,8 +167,11 @@ def _add(zf, name, data, executable=False):
 
 
 def build(stage, output, rubric_path=None):
-    """Write the zip; returns the names in it. Raises RubricError, OSError."""
-    points = rubric_module.load(rubric_path)
+    """Write the zip; returns the names in it. Raises RubricError, OSError.
+    The rubric is read, and the zip written, with the rights of whoever ran
+    `lab` (grader/userfiles.py)."""
+    rubric_data = rubric_module.read(rubric_path) if rubric_path else None
+    points = rubric_module.parse(rubric_data, rubric_path) if rubric_path else {}
     max_score = sum(points.get(c, 1) for c in stage.required)
     max_score = int(max_score) if float(max_score).is_integer() else max_score
     fill = {"@STAGE@": stage.id, "@PACKAGES@": " ".join(PACKAGES),
@@ -178,11 +182,9 @@ def build(stage, output, rubric_path=None):
             template = template.replace(key, value)
         return template
 
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     names = []
-    tmp = output.with_name(output.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
         _add(zf, "setup.sh", render(SETUP_SH), executable=True)
         _add(zf, "run_autograder", render(RUN_AUTOGRADER), executable=True)
         names += ["setup.sh", "run_autograder"]
@@ -192,9 +194,9 @@ def build(stage, output, rubric_path=None):
         _add(zf, "compat/tomllib.py", TOMLLIB_SHIM)
         names.append("compat/tomllib.py")
         if rubric_path:
-            _add(zf, "rubric.toml", Path(rubric_path).read_bytes())
+            _add(zf, "rubric.toml", rubric_data)
             names.append("rubric.toml")
-    tmp.replace(output)
+    userfiles.write_bytes(output, zipped.getvalue(), atomic=True)
     return names, max_score
 
 

@@ -12,14 +12,14 @@ import time
 import traceback
 from pathlib import Path
 
-from . import __version__, netns
-from . import batch, bundle, rubric
+from . import __version__, netns, pidns
+from . import batch, bundle, rubric, userfiles
 from .formats import FORMATS
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
-from .sandbox import GraderError
+from .sandbox import GraderError, memory_note
 from .stages import CHECK_IDS, STAGES, find_stage
-from .submission import SubmissionError, find_server
+from .submission import SubmissionError, read_server
 from .text import Progress
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -27,6 +27,10 @@ EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
 class UsageError(Exception):
     pass
+
+
+class OutputRefused(UsageError):
+    """A results file that cannot be written (nothing was written)."""
 
 
 def stage_arg(name):
@@ -79,8 +83,11 @@ def cmd_demo(args):
 def default_submission(stage):
     for candidate in (Path("webserver%s.py" % stage.id),
                       Path("work") / ("webserver%s.py" % stage.id)):
-        if candidate.exists():
-            return candidate
+        try:
+            if userfiles.look(candidate)["kind"] != "missing":
+                return candidate
+        except OSError:
+            pass
     raise UsageError("no FILE given, and no webserver%s.py here or in work/: "
                      "lab check %s path/to/your/server.py" % (stage.id, stage.id))
 
@@ -97,17 +104,17 @@ def parse_only(text):
 
 
 def write_results(text, output):
-    """Write machine-readable results to a file (owned by the user who ran
-    sudo, if any) or to stdout."""
+    """Write machine-readable results to a file, with the rights of whoever
+    ran `lab` (under sudo: the learner's, grader/userfiles.py), or to stdout."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    if os.geteuid() == 0 and os.environ.get("SUDO_UID"):
-        os.chown(path, int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", -1)))
+    try:
+        userfiles.write_bytes(output, text.encode("utf-8"))
+    except OSError as e:
+        raise OutputRefused("cannot write the results to %s: %s (nothing was written there)"
+                            % (output, e.strerror))
 
 
 def cmd_check(args):
@@ -123,14 +130,16 @@ def cmd_check(args):
     submission = args.file or default_submission(stage)
     try:
         try:
-            server = find_server(submission, stage)
+            server, source = read_server(submission, stage)
         except SubmissionError as e:
             report = error_report(stage, submission, str(e), points)
             progress.summary(report)
         else:
             progress.header(stage, server, netns.available())
+            if args.verbose:
+                progress.write("  (%s)" % memory_note())
             report = grade(stage, server, port=args.port, total=args.timeout, only=only,
-                           progress=progress, rubric=points)
+                           progress=progress, rubric=points, source=source)
             progress.summary(report)
     except KeyboardInterrupt:
         report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
@@ -152,7 +161,7 @@ def cmd_trace(args):
     path = Path(args.file)
     stage = stage_arg(args.stage) if args.stage else guess_stage(path)
     try:
-        server = find_server(path, stage)
+        server, source = read_server(path, stage)
     except SubmissionError as e:
         raise UsageError(str(e))
     human = sys.stderr if args.format == "json" and args.output is None else sys.stdout
@@ -163,7 +172,7 @@ def cmd_trace(args):
     human.flush()
     try:
         result = tracing.trace(stage, server, clients=args.clients,
-                               syscalls_view=args.syscalls, port=args.port)
+                               syscalls_view=args.syscalls, port=args.port, source=source)
     except (tracing.TraceError, GraderError) as e:
         raise UsageError(str(e))
     result.submission = str(path)
@@ -220,6 +229,7 @@ def cmd_grade(args):
     machine = args.format != "text"
     human = sys.stderr if machine and args.output is None else sys.stdout
     bar = batch.BatchProgress(human)
+    human.write("lab: %s\n" % memory_note())
     started = time.monotonic()
     try:
         reports, jobs = batch.grade_all(stage, args.paths, args, rubric=points, progress=bar)
@@ -228,12 +238,16 @@ def cmd_grade(args):
         reports, jobs = stop.reports, stop.jobs
     bar.summary(reports, jobs, time.monotonic() - started)
     writers = dict(FORMATS, csv=batch.write_csv)
-    if machine:
-        write_results(writers[args.format](reports, single=False), args.output)
-    for fmt, path in (("csv", args.csv), ("json", args.json)):
-        if path:
+    targets = [(args.format, args.output)] if machine else []
+    targets += [(fmt, path) for fmt, path in (("csv", args.csv), ("json", args.json)) if path]
+    refused = False
+    for fmt, path in targets:       # one refused file costs none of the others
+        try:
             write_results(writers[fmt](reports, single=False), path)
-    if any(r.status == "error" for r in reports):
+        except OutputRefused as e:
+            print("lab: %s" % e, file=sys.stderr)
+            refused = True
+    if refused or any(r.status == "error" for r in reports):
         return EXIT_ERROR
     return EXIT_FAIL if any(r.status == "fail" for r in reports) else EXIT_PASS
 
@@ -364,6 +378,8 @@ def write_failure(args, message):
         if name in writers:
             try:
                 write_results(writers[name](reports, single=not grading), path)
+            except OutputRefused as e:
+                print("lab: %s" % e, file=sys.stderr)
             except Exception as e:
                 print("lab: cannot write the results: %s" % e, file=sys.stderr)
 
@@ -413,11 +429,14 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_ERROR
+    if args.func in (cmd_check, cmd_grade, cmd_trace):
+        pidns.contain()         # not root: the grader out of the servers' reach
     try:
         return args.func(args)
     except UsageError as e:
         print("lab: %s" % e, file=sys.stderr)
-        write_failure(args, str(e))
+        if not isinstance(e, OutputRefused):
+            write_failure(args, str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("\nlab: interrupted", file=sys.stderr)

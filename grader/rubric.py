@@ -9,9 +9,13 @@ A stage's score is the sum of the points of its required checks that pass
 (a check skipped because it does not apply counts as passed).
 """
 
+import errno
 import tomllib
 
+from . import userfiles
 from .stages import CHECK_IDS
+
+MAX_BYTES = 1 << 20
 
 
 class RubricError(Exception):
@@ -22,11 +26,28 @@ def load(path):
     """{check id: points} from a rubric file; raises RubricError."""
     if path is None:
         return {}
+    return parse(read(path), path)
+
+
+def read(path):
+    """The rubric file's bytes, read with the rights of whoever ran `lab`
+    (grader/userfiles.py); raises RubricError."""
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
+        data = userfiles.read_bytes(path, MAX_BYTES)
     except OSError as e:
+        if e.errno == errno.EFBIG:
+            raise RubricError("the rubric %s is larger than 1 MiB (%s): is it a rubric?"
+                              % (path, e.strerror))
         raise RubricError("cannot read the rubric %s: %s" % (path, e.strerror))
+    return data
+
+
+def parse(raw, path):
+    """{check id: points} from a rubric file's bytes; raises RubricError."""
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RubricError("the rubric %s is not text (UTF-8 TOML)" % path)
     except tomllib.TOMLDecodeError as e:
         raise RubricError("the rubric %s is not valid TOML: %s" % (path, e))
     points = data.get("points", {})

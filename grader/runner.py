@@ -231,8 +231,11 @@ def parallel_available(isolate_network=None):
 
 
 def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
-          progress=None, isolate_network=None, rubric=None, parallel=None) -> Report:
+          progress=None, isolate_network=None, rubric=None, parallel=None,
+          source=None) -> Report:
     """Grade `submission` for `stage`; never raises for the submission's sake.
+    `source`: its contents, as read with the learner's rights (else the
+    file is read here).
 
     Where checks are isolated from each other, they run at once (a check
     starts as soon as the checks it depends on have passed; `solo` checks,
@@ -242,14 +245,14 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
     started = time.monotonic()
     ids = [c for c in stage.checks if only is None or c in only]
     points = rubric or {}
-    syntax = compile_error(Path(submission))
+    syntax = compile_error(Path(submission), source)
     if syntax:
         return _not_compiling(report, stage, ids, points, syntax, submission, port, progress)
     if parallel is None:
         parallel = parallel_available(isolate_network)
     try:
         shared = None if parallel else Sandbox(Path(submission), port=port,
-                                               isolate_network=isolate_network)
+                                               isolate_network=isolate_network, source=source)
     except (GraderError, OSError, RuntimeError) as e:
         report.status, report.message = "error", str(e)
         return report
@@ -272,7 +275,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         else:
             try:
                 sandbox = shared or Sandbox(Path(submission), port=port,
-                                            isolate_network=isolate_network)
+                                            isolate_network=isolate_network, source=source)
             except (GraderError, OSError, RuntimeError) as e:
                 outcome, output, run = {"status": "error", "message": str(e)}, "", None
             else:

@@ -49,6 +49,25 @@ OUTPUT_HEAD = 4096               # bytes of server output kept from the start
 OUTPUT_TAIL = 8192               # ... and from the end
 
 
+def memory_note() -> str:
+    """What bounds a submission's memory here, said plainly: only the
+    per-process limits (no cgroup holds a submission's processes)."""
+    v2_memory = False
+    try:
+        with open("/proc/self/mounts") as f:
+            v2_mounts = [line.split()[1] for line in f if line.split()[2:3] == ["cgroup2"]]
+        for mount in v2_mounts:     # hybrid hierarchies mount one without controllers
+            with open(os.path.join(mount, "cgroup.controllers")) as f:
+                v2_memory = v2_memory or "memory" in f.read().split()
+    except (OSError, IndexError):
+        pass
+    return ("memory: only per-process limits apply (%d MiB of address space per process, %d "
+            "processes): %s, so nothing bounds a submission's total"
+            % (MEMORY_LIMIT // MiB, NPROC_LIMIT,
+               "the grader does not use this machine's cgroup v2 memory controller" if v2_memory
+               else "this machine has no cgroup v2 memory controller"))
+
+
 class GraderError(Exception):
     """The grader cannot do its job here (not the submission's fault)."""
 
@@ -306,7 +325,7 @@ def _listening_in_netns_of(pid):
 class Sandbox:
     """Where one submission runs. Use as a context manager."""
 
-    def __init__(self, submission: Path, port: int = 8888, isolate_network=None):
+    def __init__(self, submission: Path, port: int = 8888, isolate_network=None, source=None):
         self.submission = Path(submission)
         self.port = port
         self._claim = identity.claim_server_uid() if identity.is_root() else None
@@ -320,7 +339,10 @@ class Sandbox:
             self.remove_traces()
         self.workdir = Path(tempfile.mkdtemp(prefix="lab-check-"))
         self.server_file = self.workdir / self.submission.name
-        shutil.copyfile(self.submission, self.server_file)
+        if source is None:
+            shutil.copyfile(self.submission, self.server_file)
+        else:                   # read with the learner's rights (grader/userfiles.py)
+            self.server_file.write_bytes(source)
         if self.uid is not None:
             for path in (self.workdir, self.server_file):
                 os.chown(path, self.uid, self.uid)

@@ -1,6 +1,9 @@
 """What was handed in: find the server file, and refuse what is not one."""
 
+import errno
 from pathlib import Path
+
+from . import userfiles
 
 MAX_BYTES = 1 << 20
 
@@ -12,17 +15,24 @@ class SubmissionError(Exception):
 def find_server(path, stage) -> Path:
     """The server file of a submission: the file itself, or the one Python
     file of a folder (webserver3X.py if there are several)."""
+    return read_server(path, stage)[0]
+
+
+def read_server(path, stage):
+    """(the server file, its contents), read with the rights of whoever ran
+    `lab` (grader/userfiles.py): grade these bytes, never the path again."""
     try:
-        return _find_server(Path(path), stage)
+        return _read_server(Path(path), stage)
     except OSError as e:
         raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
 
 
-def _find_server(path, stage):
-    if not path.exists():
+def _read_server(path, stage):
+    found = userfiles.look(path)
+    if found["kind"] == "missing":
         raise SubmissionError("%s: no such file or folder" % path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix == ".py" and p.is_file())
+    if found["kind"] == "dir":
+        files = [path / name for name in found.get("py_files", [])]
         named = [p for p in files if p.name == "webserver%s.py" % stage.id]
         if named:
             path = named[0]
@@ -34,15 +44,17 @@ def _find_server(path, stage):
             raise SubmissionError(
                 "%s: the folder holds %d .py files (%s); name the server webserver%s.py"
                 % (path, len(files), ", ".join(p.name for p in files[:5]), stage.id))
-    if not path.is_file():
+    elif found["kind"] != "file":
         raise SubmissionError("%s: not a regular file" % path)
     try:
-        data = path.read_bytes()
+        data = userfiles.read_bytes(path, MAX_BYTES)
     except OSError as e:
+        if e.errno == errno.EINVAL:         # swapped for something else meanwhile
+            raise SubmissionError("%s: not a regular file" % path)
+        if e.errno == errno.EFBIG:
+            raise SubmissionError("%s: %s is too large for a server's source (1 MiB at most)"
+                                  % (path, e.strerror))
         raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
-    if len(data) > MAX_BYTES:
-        raise SubmissionError("%s: %d bytes is too large for a server's source (1 MiB at most)"
-                              % (path, len(data)))
     try:
         if b"\0" in data:
             raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
@@ -50,10 +62,10 @@ def _find_server(path, stage):
     except UnicodeDecodeError:
         raise SubmissionError("%s: not a Python source file (it holds binary data); "
                               "hand in the .py file itself" % path)
-    return path
+    return path, data
 
 
-def compile_error(path: Path):
+def compile_error(path: Path, source: bytes = None):
     """A one-line description of the file's syntax error, or None.
 
     Compiled as `python3 FILE` reads it: a UTF-8 BOM is fine (compile()
@@ -61,7 +73,7 @@ def compile_error(path: Path):
     Python's file reader does: compile() of the raw CRLF bytes can name a
     line past the one python3 names ("detected at line 8" for its 7)."""
     try:
-        source = path.read_bytes().replace(b"\r\n", b"\n")
+        source = (path.read_bytes() if source is None else source).replace(b"\r\n", b"\n")
         compile(source, path.name, "exec", dont_inherit=True)
     except SyntaxError as e:
         where = "line %s" % e.lineno if e.lineno else "somewhere"

@@ -25,7 +25,11 @@ As root the server terminal runs as an unprivileged server uid, claimed like
 `lab check` claims one (grader.identity.claim_server_uid(): `labserver` /
 64123 / LAB_SERVER_UID, or the next one while another grader holds it):
 `ulimit -u` never binds root, and a different uid keeps the experiments away
-from your own processes. The client terminals run as you.
+from your own processes. The observer terminals (ps, kill) run as that uid
+too, as in the article, where one user starts and watches the server. The
+client terminals run as a uid of their own (`labclient` / 64100): their
+processes do not count against the server's `ulimit -u`, and no terminal of
+a demo is a root shell. As anyone else, every terminal runs as you.
 """
 
 import argparse
@@ -56,13 +60,14 @@ REPO_ROOT = LABS_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from grader.identity import (claim_server_uid, drop_privileges_argv,  # noqa: E402
-                             is_root, server_python)
+from grader.identity import (claim_server_uid, client_uid,  # noqa: E402
+                             drop_privileges_argv, is_root, server_python)
 from grader.sandbox import GraderError  # noqa: E402
 from grader.stages import find_stage  # noqa: E402
 
 PORT = 8888
 TMP_PREFIX = "lab-demo-"          # tests look for leftovers by this prefix
+SERVER_WRITES = "server.log"      # the one file of the working directory a terminal writes
 WINDOW = (40, 160)                # rows, columns of every terminal
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_ENVIRONMENT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 PR_SET_CHILD_SUBREAPER = 36
@@ -232,8 +237,9 @@ class Terminal:
         self.uid = demo.server_uid if as_server_uid else os.getuid()
         env = demo.shell_env(self.prompt)
         argv = ["bash", "--norc", "--noprofile", "--noediting", "-i"]
-        if self.as_server_uid:
-            argv = drop_privileges_argv(demo.server_uid) + argv
+        if is_root():                   # never a root shell
+            self.uid = demo.server_uid if as_server_uid else client_uid()
+            argv = drop_privileges_argv(self.uid) + argv
         self.child = pexpect.spawn(
             argv[0], argv[1:], cwd=str(demo.workdir), env=env,
             encoding="utf-8", codec_errors="replace", dimensions=WINDOW,
@@ -454,7 +460,13 @@ class Demo:
         return Terminal(self, name, as_server_uid=True, squash=squash)
 
     def client_terminal(self, name="client", squash=None):
+        """A terminal as the clients' uid (as root: labclient)."""
         return Terminal(self, name, as_server_uid=False, squash=squash)
+
+    def observer_terminal(self, name="observer"):
+        """A terminal that watches the server and signals it (ps, ss,
+        kill): as the server's uid, as the article's user does."""
+        return Terminal(self, name, as_server_uid=True)
 
     def drain(self, exclude=None):
         for term in self.terminals:
@@ -525,10 +537,17 @@ class Demo:
         except GraderError as exc:          # no interpreter the server's uid can run
             raise EnvironmentProblem(str(exc))
         os.symlink(python, self.workdir / "bin" / "python3")
+        # As root the folder and all in it stay root's (0755, files 0644):
+        # no terminal may change what another runs (bin/, the servers), nor
+        # what the demo reads back. The server's uid owns only the file its
+        # terminal writes.
         os.chmod(self.workdir, 0o755)
+        for path in [self.workdir / "bin"] + list(self.workdir.glob("*.py")):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
         if is_root():
-            for path in [self.workdir, self.workdir / "bin"] + list(self.workdir.glob("*.py")):
-                os.lchown(path, self.server_uid, self.server_uid)
+            log = self.workdir / SERVER_WRITES
+            log.touch(mode=0o644)
+            os.chown(log, self.server_uid, self.server_uid)
         # Orphans of the shells (a killed server's children) come back to us,
         # not to PID 1, so we can reap them: nothing is left as a zombie.
         try:
@@ -563,8 +582,9 @@ class Demo:
 
     def who(self):
         if is_root():
-            return ("You are root, so the server terminal runs as the unprivileged uid {} "
-                    "(like `lab check`); the client terminals run as root.".format(self.server_uid))
+            return ("You are root, so the server and observer terminals run as the "
+                    "unprivileged uid {} (like `lab check`), the client terminals as uid {} "
+                    "(labclient).".format(self.server_uid, client_uid()))
         return "You are uid {}: every terminal runs as you.".format(os.getuid())
 
     # ----------------------------------------------------------- port 8888 --

@@ -71,6 +71,12 @@ def _claim_uid_base(first, step=identity.MAX_SLOTS, tries=16):
     raise RuntimeError("%d runs of the hostile suite at once?" % tries)
 
 
+# Under `sudo pytest`, SUDO_UID would make every grader the tests start open
+# the files it is given as that user (grader/userfiles.py): the tests that
+# play sudo name the user themselves.
+for _name in ("SUDO_UID", "SUDO_GID", "SUDO_USER"):
+    os.environ.pop(_name, None)
+
 UID_BASE = _claim_uid_base(int(os.environ.get("LAB_HOSTILE_TEST_UID", "65123")))
 UID_RANGE = range(UID_BASE, UID_BASE + identity.MAX_SLOTS)
 _running = set()   # pids of the graders this process runs right now
@@ -370,3 +376,22 @@ def golden_reference_reports():
 @pytest.fixture(scope="session")
 def update_golden(request):
     return request.config.getoption("--update-golden")
+
+
+@pytest.fixture
+def learner_dir():
+    """learner_dir(uid, gid) -> a new folder under /tmp owned by uid:gid
+    (0755, every folder above it searchable): where a user that sudo names
+    (SUDO_UID) may write. Removed at the end."""
+    made = []
+
+    def make(uid, gid):
+        path = Path(tempfile.mkdtemp(prefix="lab-learner-", dir="/tmp"))
+        made.append(path)
+        os.chmod(path, 0o755)
+        os.chown(path, uid, gid)
+        return path
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)

@@ -25,7 +25,8 @@ from requirements import require, require_docker, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CONTAINER = os.environ.get("LAB_IN_CONTAINER") == "1"
-SERVICE_IMAGE = "lab3:latest"
+# LAB_IMAGE: the tag compose.yaml builds and runs (a branch's own, say)
+SERVICE_IMAGE = os.environ.get("LAB_IMAGE", "lab3:latest")
 RUN_PREFIX = "lab3-pytest-"
 
 # With pytest -n (.ci/run), the tests of a group run in one worker: builds or runs images: one docker user at a time.

@@ -105,7 +105,10 @@ def test_a_terminated_check_still_writes_results(signum, tmp_path, contained):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (as under sudo)")
 @pytest.mark.container
-def test_results_files_belong_to_the_sudo_user(tmp_path):
+def test_results_files_belong_to_the_sudo_user(learner_dir):
+    """Under sudo the files are written with the user's rights (a folder of
+    theirs: tests/test_privilege.py has the ones they may not write)."""
+    tmp_path = learner_dir(4242, 4343)
     sudo = {"SUDO_UID": "4242", "SUDO_GID": "4343"}
     out = tmp_path / "check.json"
     done = lab("check", "3g", tmp_path / "missing.py", "--output", out, env=sudo)
@@ -119,7 +122,7 @@ def test_results_files_belong_to_the_sudo_user(tmp_path):
         st = path.stat()
         assert (path.name, st.st_uid, st.st_gid) == (path.name, 4242, 4343)
     # without SUDO_UID, root's files stay root's
-    plain = tmp_path / "plain.json"
+    plain = learner_dir(0, 0) / "plain.json"
     lab("check", "3g", tmp_path / "missing.py", "--output", plain,
         env={"SUDO_UID": "", "SUDO_GID": ""})
     assert plain.stat().st_uid == 0

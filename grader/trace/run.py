@@ -103,15 +103,17 @@ def _t(value):
 
 
 def trace(stage, submission, clients=None, syscalls_view=False, port=8888,
-          isolate_network=None):
-    """Trace `submission` (a server file) with `clients` simultaneous clients."""
+          isolate_network=None, source=None):
+    """Trace `submission` (a server file; `source`: its contents, read
+    already with the user's rights) with `clients` simultaneous clients."""
     clients = clients or stage.trace_clients
     if not 1 <= clients <= MAX_CLIENTS:
         raise TraceError("--clients must be from 1 to %d" % MAX_CLIENTS)
     started = time.monotonic()
     hook = HookLog()
     try:
-        with Sandbox(submission, port=port, isolate_network=isolate_network) as sandbox:
+        with Sandbox(submission, port=port, isolate_network=isolate_network,
+                     source=source) as sandbox:
             owner = sandbox.port_owner()
             if owner:
                 raise TraceError("port %d is already in use by %s: stop that server and run "

@@ -43,7 +43,7 @@ def body(demo):
                "curl has no established connection to 8888")
     demo.ok("after 3 s curl has printed nothing; its connection {}:{} -> :8888 is "
             "ESTABLISHED, waiting in the listen queue".format(conns[0].laddr.ip, conns[0].laddr.port))
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
     observer.run("ss -tn '( sport = :8888 or dport = :8888 )'")
     observer.run("ss -ltn 'sport = :8888'")
     queue = demolib.ss_listen_queue()

@@ -51,7 +51,7 @@ def body(demo):
                "the server holds a socket to port {}".format(port))
     demo.ok("3 s and no output, no request printed by the server; yet curl's connection "
             "(local port {}) is ESTABLISHED and the server holds no socket for it".format(port))
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
     observer.run("ss -tn 'dport = :8888'")
     observer.run("ss -ltn 'sport = :8888'")
     queue = demolib.ss_listen_queue()

@@ -51,7 +51,7 @@ def body(demo):
                "children {} of server: {}".format(children, sorted(kids)))
     demo.ok("both curls printed \"Hello, World!\" at once although each child sleeps; "
             "children {} and {} have PPID {}".format(children[0], children[1], parent_pid))
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
     observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(parent_pid))
     demo.explain("fork() returned twice: 0 in the child (which handles the client), the "
                  "child's PID in the parent (which closes its copy of the client socket "

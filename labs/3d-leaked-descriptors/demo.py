@@ -43,7 +43,7 @@ def body(demo):
     # connection: show a few of those lines, not hundreds
     server = demo.server_terminal("server", squash=r"\d+")
     client = demo.client_terminal("client", squash=r"\d+|connection \d+: .*")
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
 
     # ------------------------------------------------------------ (a) ---
     demo.step("curl never terminates")
@@ -119,8 +119,9 @@ def body(demo):
         nproc = 400
         demo.explain("RLIMIT_NPROC (`ulimit -u`) counts all processes of the server's real "
                      "uid {} - zombies included - and never limits root. So the server runs "
-                     "as that uid, and client3.py runs as root in the other terminal: as the "
-                     "same uid its 500 processes would count too.".format(demo.server_uid))
+                     "as that uid, and client3.py runs as another (labclient, uid {}) in the "
+                     "other terminal: as the same uid its 500 processes would count "
+                     "too.".format(demo.server_uid, demolib.client_uid()))
     else:
         nproc = tasks_of(os.getuid()) + 100
         demo.explain("You are not root: the server and client3.py both run as you, and "

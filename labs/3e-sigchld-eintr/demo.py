@@ -87,7 +87,7 @@ def body(demo):
     demo.check(not zombies, "no zombie child after the handler ran",
                "zombies {}".format([z.pid for z in zombies]))
     demo.ok("child {} was reaped by the SIGCHLD handler: no zombie".format(done.group(1)))
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
     observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
     if traced:
         demo.ok("strace showed accept4() = ? ERESTARTSYS, the SIGCHLD, the handler's "

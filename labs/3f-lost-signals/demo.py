@@ -34,7 +34,7 @@ def body(demo):
                "{} zombies".format(len(zombies)))
     demo.ok("one client, one SIGCHLD, one os.wait(): 0 zombies")
 
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
     for burst in range(1, MAX_BURSTS + 1):
         demo.step("a burst of {} clients{}".format(CLIENTS, "" if burst == 1 else " (again)"))
         client.run("python3 client3.py --max-clients {} > /dev/null".format(CLIENTS), timeout=60,

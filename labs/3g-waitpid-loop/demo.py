@@ -26,7 +26,7 @@ def body(demo):
     demo.explain(SERVER_LOG)
 
     client = demo.client_terminal("client", squash=CLIENT3_LINES)
-    observer = demo.client_terminal("observer")
+    observer = demo.observer_terminal()
     counts = []
     for burst in range(1, BURSTS + 1):
         demo.step("burst {} of {}: {} clients".format(burst, BURSTS, CLIENTS))
