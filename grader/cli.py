@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__, netns
 from . import batch, bundle, rubric
-from .formats import FORMATS
+from .formats import FORMATS, classroom
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
 from .stages import CHECK_IDS, STAGES, find_stage
@@ -110,6 +110,9 @@ def write_results(text, output):
 def cmd_check(args):
     stage = stage_arg(args.stage)
     only = parse_only(args.only)
+    if args.github_output and not os.environ.get("GITHUB_OUTPUT"):
+        raise UsageError("--github-output: GITHUB_OUTPUT is not set (GitHub Actions sets it "
+                         "in every step)")
     machine = args.format != "text"
     # Human text never shares a stream with JSON or XML.
     human = sys.stderr if machine and args.output is None else sys.stdout
@@ -140,7 +143,24 @@ def cmd_check(args):
         write_results(FORMATS[args.format]([report], single=True), args.output)
     elif args.output:
         write_results(FORMATS["json"]([report], single=True), args.output)
+    try:
+        feed_github_classroom(args, report)
+    except classroom.GitHubOutputError as e:
+        print("lab: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(report.status, EXIT_ERROR)
+
+
+def wants_github_output(args):
+    """--github-output, or --format classroom inside a GitHub Actions step."""
+    return getattr(args, "github_output", False) or (
+        getattr(args, "format", None) == "classroom" and bool(os.environ.get("GITHUB_OUTPUT")))
+
+
+def feed_github_classroom(args, report):
+    """`result=<base64>` for the Classroom reporter, when wanted."""
+    if wants_github_output(args):
+        classroom.append_github_output(report)
 
 
 def load_rubric(path):
@@ -201,6 +221,9 @@ def build_parser():
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
     p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--github-output", action="store_true",
+                   help="also append result=<base64> for GitHub Classroom's reporter "
+                        "to $GITHUB_OUTPUT")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("grade", help="grade a whole class: one report per submission")
@@ -248,9 +271,10 @@ def write_failure(args, message):
     fmt = getattr(args, "format", None) or "text"
     grading = getattr(args, "command", None) == "grade"
     if fmt == "text":
-        if grading or not getattr(args, "output", None):
+        if grading or not (getattr(args, "output", None) or wants_github_output(args)):
             return
-        fmt = "json"                    # what `lab check --output` writes by default
+        # what `lab check --output` writes by default; nothing on stdout
+        fmt = "json" if getattr(args, "output", None) else None
     stage_name = str(getattr(args, "stage", None) or "")
     stage = find_stage(stage_name) if stage_name else None
     try:
@@ -263,7 +287,7 @@ def write_failure(args, message):
                Report(stage=stage_name, submission=str(s), message=message)
                for s in submissions]
     writers = dict(FORMATS, csv=batch.write_csv)
-    targets = [(fmt, getattr(args, "output", None))]
+    targets = [(fmt, getattr(args, "output", None))] if fmt else []
     if grading:
         targets += [(f, getattr(args, f, None)) for f in ("csv", "json") if getattr(args, f, None)]
     for name, path in targets:
@@ -272,6 +296,11 @@ def write_failure(args, message):
                 write_results(writers[name](reports, single=not grading), path)
             except Exception as e:
                 print("lab: cannot write the results: %s" % e, file=sys.stderr)
+    if not grading and wants_github_output(args) and os.environ.get("GITHUB_OUTPUT"):
+        try:
+            classroom.append_github_output(reports[0])
+        except classroom.GitHubOutputError as e:
+            print("lab: %s" % e, file=sys.stderr)
 
 
 def _loose_args(argv):
@@ -281,6 +310,7 @@ def _loose_args(argv):
     for names in (["--format"], ["--output", "-o"], ["--stage"], ["--rubric"],
                   ["--csv"], ["--json"]):
         loose.add_argument(*names)
+    loose.add_argument("--github-output", action="store_true")
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             args, rest = loose.parse_known_args(argv)
