@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns
-from . import batch, bundle, rubric
+from . import batch, bundle, prairielearn, rubric
 from .formats import FORMATS, classroom
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
@@ -240,6 +240,10 @@ def build_parser():
     p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder zip for a stage")
     bundle.add_arguments(p)
     p.set_defaults(func=bundle.cmd_gradescope_bundle)
+
+    p = sub.add_parser("prairielearn", help="PrairieLearn's external grader: grade /grade/student")
+    prairielearn.add_arguments(p)
+    p.set_defaults(func=prairielearn.cmd_prairielearn)
     return parser
 
 

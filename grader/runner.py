@@ -18,6 +18,7 @@ from .submission import compile_error
 
 STARTUP_SECONDS = 5          # from launch until the server listens
 TOTAL_SECONDS = 120          # per submission
+NOT_COMPILING = "the file does not compile: "   # how `serves` begins for a syntax error
 
 
 class Run:
@@ -185,7 +186,7 @@ def _not_compiling(report, stage, ids, points, syntax, submission, port, progres
         result = _result(stage, check_id, points, submission, port)
         if check_id == "serves":
             result.status = "fail"
-            result.message = "the file does not compile: " + syntax
+            result.message = NOT_COMPILING + syntax
             result.hint = ("Python stops before the server starts. Run python3 %s to see the "
                            "error, and compare with the article's code." % Path(submission).name)
         else:
