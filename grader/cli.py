@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns
-from . import batch, bundle, prairielearn, rubric
+from . import batch, bundle, prairielearn, progress, rubric
 from .formats import FORMATS, classroom
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
@@ -121,12 +121,14 @@ def cmd_check(args):
     progress = Progress(human, stage, verbose=args.verbose)
     points = load_rubric(args.rubric)
     submission = args.file or default_submission(stage)
+    verdict = True
     try:
         try:
             server = find_server(submission, stage)
         except SubmissionError as e:
             report = error_report(stage, submission, str(e), points)
             progress.summary(report)
+            verdict = False             # no server: nothing to record or follow up
         else:
             progress.header(stage, server, netns.available())
             report = grade(stage, server, port=args.port, total=args.timeout, only=only,
@@ -135,6 +137,7 @@ def cmd_check(args):
     except KeyboardInterrupt:
         report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
         human.write("\nlab: interrupted; the server and everything it started are gone\n")
+        verdict = False                 # neither recorded nor followed up
     except Exception:
         report = error_report(stage, submission,
                               "the grader failed: " + traceback.format_exc(limit=5), points)
@@ -143,12 +146,25 @@ def cmd_check(args):
         write_results(FORMATS[args.format]([report], single=True), args.output)
     elif args.output:
         write_results(FORMATS["json"]([report], single=True), args.output)
+    if verdict and not only:            # a whole check of the stage: the learner's progress
+        record_progress(report, submission, human)
     try:
         feed_github_classroom(args, report)
     except classroom.GitHubOutputError as e:
         print("lab: %s" % e, file=sys.stderr)
         return EXIT_ERROR
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(report.status, EXIT_ERROR)
+
+
+def record_progress(report, submission, human):
+    """Record the check in the learner's work folder, and say what comes next."""
+    try:
+        progress.record(report, submission)
+    except progress.ProgressError as e:
+        print("lab: your progress is not recorded: %s" % e, file=sys.stderr)
+    step = progress.next_step(report)
+    if step:
+        human.write(step + "\n")
 
 
 def wants_github_output(args):
@@ -225,6 +241,9 @@ def build_parser():
                    help="also append result=<base64> for GitHub Classroom's reporter "
                         "to $GITHUB_OUTPUT")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("progress", help="where you stand: every stage, checked or not")
+    p.set_defaults(func=progress.cmd_progress)
 
     p = sub.add_parser("grade", help="grade a whole class: one report per submission")
     p.add_argument("--stage", required=True, help="3a ... 3g")

@@ -203,7 +203,7 @@ def run_check(stage, server, rubric, seconds):
             shutil.copyfile(rubric, work / "rubric.toml")
             argv += ["--rubric", str(work / "rubric.toml")]
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONDONTWRITEBYTECODE="1",
-                   HOME=str(work), LAB_NO_PROGRESS="1")
+                   HOME=str(work))
         with open(err, "w") as stderr:
             extra = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
             child = subprocess.Popen(argv, cwd=str(work), env=env, stdin=subprocess.DEVNULL,

@@ -1,0 +1,269 @@
+"""The learner's own progress: what every `lab check` of their work found,
+and what comes next.
+
+The record is `.lab/progress.json` in the learner's work folder: the
+`work/` folder that holds the server checked (~/work in the container, the
+clone's work/ natively: the same folder, mounted), or $LAB_PROGRESS_DIR. The
+work folder is what survives the container and what the learner keeps, so
+the record goes wherever their work goes, and the container and a native
+`lab` share it. A check of a file outside a work folder (the reference
+servers, an instructor's submissions, the tests) is nobody's progress and
+is not recorded.
+
+    {"version": 1, "stages": {"3a": {"status": "pass", "when": "2026-11-27T18:10:02+00:00",
+        "submission": "webserver3a.py", "score": 5, "max_score": 5, "failing": [],
+        "passed": "2026-11-27T18:10:02+00:00"}}}
+
+`lab check` runs as root through sudo in the container: the record is read
+and written by learner_file() alone, which does it with the learner's own
+rights (SUDO_UID/SUDO_GID), so the files are theirs and a link they plant
+cannot make root write elsewhere.
+"""
+
+import datetime
+import json
+import os
+import pwd
+from pathlib import Path
+
+from .formats.gradescope import clean, number
+from .stages import STAGES
+
+RECORD = Path(".lab") / "progress.json"
+VERSION = 1
+
+
+class ProgressError(Exception):
+    pass
+
+
+# -- where -------------------------------------------------------------------
+
+def _learner_home():
+    """The learner's home, also under sudo (where HOME may be root's)."""
+    user = os.environ.get("SUDO_USER")
+    if user and os.geteuid() == 0:
+        try:
+            return Path(pwd.getpwnam(user).pw_dir)
+        except KeyError:
+            pass
+    return Path.home()
+
+
+def record_for(submission):
+    """The progress file for a check of `submission`, or None (not the
+    learner's work)."""
+    if os.environ.get("LAB_PROGRESS_DIR"):
+        return Path(os.environ["LAB_PROGRESS_DIR"]) / RECORD.name
+    path = Path(os.path.abspath(submission))
+    for folder in [path] + list(path.parents):
+        if folder.name == "work":
+            return folder / RECORD
+    return None
+
+
+def record_to_show():
+    """The progress file `lab progress` reads: $LAB_PROGRESS_DIR, else that
+    of the work folder here (./work, or this folder if it is one), else
+    ~/work's."""
+    if os.environ.get("LAB_PROGRESS_DIR"):
+        return Path(os.environ["LAB_PROGRESS_DIR"]) / RECORD.name
+    here = Path.cwd()
+    for folder in (here / "work", here, _learner_home() / "work"):
+        if folder.name == "work" and folder.is_dir():
+            return folder / RECORD
+    return _learner_home() / "work" / RECORD
+
+
+# -- the learner's file ---------------------------------------------------------
+
+def learner_file(path, update=None):
+    """Read the JSON at `path` ({} when there is none) and, given `update`
+    (a function of it), write what it returns there; returns the data.
+    Under sudo as root this runs in a child with the learner's uid and gid,
+    so the kernel applies their rights, not root's. The one place the
+    progress touches a learner's file."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() != 0 or not uid:
+        return _read_update(path, update)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                       # the child: the learner, and nothing more
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(int(gid or uid))
+            os.setuid(int(uid))
+            try:
+                reply = {"data": _read_update(path, update)}
+            except ProgressError as e:
+                reply = {"error": str(e)}
+            os.write(write_end, json.dumps(reply).encode("utf-8"))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    try:
+        reply = json.loads(b"".join(chunks).decode("utf-8"))
+    except ValueError:
+        raise ProgressError("cannot use %s as uid %s" % (path, uid))
+    if "error" in reply:
+        raise ProgressError(reply["error"])
+    return reply["data"]
+
+
+def _read_update(path, update):
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+            data = {}
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError) as e:
+        if update is None:
+            raise ProgressError("cannot read %s: %s" % (path, getattr(e, "strerror", e) or e))
+        data = {}                      # a broken record: start a new one
+    if update is None:
+        return data
+    data = update(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".%d.tmp" % os.getpid())
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise ProgressError("cannot write %s: %s" % (path, e.strerror or e))
+    return data
+
+
+# -- recording and showing ---------------------------------------------------------
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def failing_checks(report):
+    """The required checks that failed (or could not run), in the order they
+    ran; and those not run because one they build on did not pass."""
+    failing = [c.id for c in report.checks if c.required and c.status in ("fail", "error")]
+    not_run = [c.id for c in report.checks if c.required and c.status == "skip"
+               and not c.credited]
+    return failing, not_run
+
+
+def record(report, submission):
+    """Record a `lab check`; returns the record's path, or None when the
+    submission is not in a work folder."""
+    path = record_for(submission)
+    if path is None or report.stage not in STAGES:
+        return None
+    entry = {"status": report.status, "when": _now(),
+             "submission": os.path.basename(str(submission)),
+             "score": number(report.score), "max_score": number(report.max_score),
+             "failing": failing_checks(report)[0], "not_run": failing_checks(report)[1]}
+    if report.status == "error":
+        entry["message"] = report.message
+
+    def update(data):
+        stages = data.setdefault("stages", {})
+        before = stages.get(report.stage) or {}
+        if report.status == "pass":
+            entry["passed"] = entry["when"]
+        elif before.get("passed"):
+            entry["passed"] = before["passed"]
+        stages[report.stage] = entry
+        data["version"] = VERSION
+        return data
+
+    learner_file(path, update)
+    return path
+
+
+def next_step(report):
+    """What to do after this check: the next stage, or the check to fix first."""
+    ids = list(STAGES)
+    if report.status == "pass":
+        later = ids[ids.index(report.stage) + 1:] if report.stage in ids else []
+        if not later:
+            return "Next: every stage is done; `lab progress` shows them all."
+        stage = STAGES[later[0]]
+        return "Next: stage %s, %s: lab show %s" % (stage.id, stage.title, stage.id)
+    failing = [c for c in report.checks if c.required and c.status in ("fail", "error")]
+    if failing:
+        first = failing[0]
+        return "Next: fix `%s` first%s." % (
+            first.id, ": " + clean(first.hint).rstrip(".") if first.hint else "")
+    if report.status == "error":
+        return "Next: fix what stopped the grading (above), then check again."
+    return ""
+
+
+def _when(text):
+    try:
+        moment = datetime.datetime.fromisoformat(text).astimezone()
+    except (TypeError, ValueError):
+        return "?"
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def describe(data):
+    """The lines of `lab progress`: every stage, and what comes next."""
+    stages = data.get("stages", {})
+    lines = []
+    upcoming = None
+    for stage in STAGES.values():
+        entry = stages.get(stage.id)
+        if not isinstance(entry, dict):
+            state = "never checked"
+        elif entry.get("status") == "pass":
+            state = "passed        %s" % _when(entry.get("when"))
+        elif entry.get("status") == "fail":
+            state = "failing       %s: %s" % (_when(entry.get("when")),
+                                             ", ".join(map(str, entry.get("failing", []))))
+            if entry.get("not_run"):
+                state += " (%d more not run: they build on it)" % len(entry["not_run"])
+            if entry.get("passed"):
+                state += " (passed %s)" % _when(entry["passed"])
+        else:
+            state = "not graded    %s: %s" % (_when(entry.get("when")),
+                                             str(entry.get("message", ""))[:100])
+        if upcoming is None and not (isinstance(entry, dict) and entry.get("status") == "pass"):
+            upcoming = (stage, entry)
+        lines.append("  %s  %-38s %s" % (stage.id, stage.title, state))
+    if upcoming is None:
+        lines.append("\nEvery stage passes.")
+    else:
+        stage, entry = upcoming
+        if isinstance(entry, dict) and entry.get("failing"):
+            lines.append("\nNext: stage %s: make `%s` pass (lab check %s)"
+                         % (stage.id, entry["failing"][0], stage.id))
+        else:
+            lines.append("\nNext: stage %s, %s: lab show %s, then lab check %s"
+                         % (stage.id, stage.title, stage.id, stage.id))
+    return lines
+
+
+def cmd_progress(args):
+    path = record_to_show()
+    try:
+        data = learner_file(path)
+    except ProgressError as e:
+        print("lab: %s" % e)
+        return 2
+    print("Your progress (%s):\n" % path)
+    for line in describe(data):
+        print(line)
+    if not data.get("stages"):
+        print("\n(Nothing recorded yet: every `lab check` of a server in your work folder "
+              "is recorded here.)")
+    return 0
