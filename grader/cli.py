@@ -42,6 +42,7 @@ def cmd_list(args):
     print("\n  lab show 3a      the exercise text of a stage")
     print("  lab demo 3a      watch the stage's phenomenon, live")
     print("  lab check 3a [FILE]   grade your own server")
+    print("  lab progress     where you stand: every stage, and what comes next")
     return EXIT_PASS
 
 
