@@ -241,6 +241,7 @@ def test_the_example_question_is_what_prairielearn_reads():
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("docker")     # one docker user at a time (as test_bundle.py)
 @pytest.mark.parametrize("case, score", [("passing", 1), ("failing", 8 / 9),
                                          ("fork-flood", 0)])
 def test_in_the_image_graded(pl_jobs, case, score):
@@ -253,6 +254,7 @@ def test_in_the_image_graded(pl_jobs, case, score):
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("docker")     # one docker user at a time (as test_bundle.py)
 @pytest.mark.parametrize("case, says", [("uncompilable", "does not compile"),
                                         ("missing", "holds no .py file")])
 def test_in_the_image_not_gradable(pl_jobs, case, says):
@@ -262,6 +264,7 @@ def test_in_the_image_not_gradable(pl_jobs, case, says):
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("docker")     # one docker user at a time (as test_bundle.py)
 def test_in_the_image_a_submission_that_kills_the_grader_gets_zero_and_why(pl_jobs):
     """kill(-1, SIGKILL) as the servers' uid kills the grader there (same
     uid): the supervisor, root, still writes the results."""

@@ -160,6 +160,7 @@ IMAGE = os.environ.get("LAB_TEST_IMAGE", "lab3:latest")
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("docker")     # one docker user at a time (as test_container.py)
 def test_progress_survives_the_container(tmp_path):
     """`docker compose run --rm lab3` twice on the same work folder: the
     second container shows what the first one checked, and the record on
