@@ -34,8 +34,17 @@ jsonschema = require("jsonschema")
 SCHEMA = jsonschema.Draft202012Validator(json.loads(
     (REPO / "tests" / "schemas" / "prairielearn-results.schema.json").read_text()))
 QUESTION = REPO / "examples" / "prairielearn" / "questions" / "lab3-stage3g"
-INFO = json.loads((QUESTION / "info.json").read_text())
-OPTIONS = INFO["externalGradingOptions"]
+
+
+def question():
+    """The example question's info.json (examples/ is not in the image: read
+    when a test needs it)."""
+    return json.loads((QUESTION / "info.json").read_text())
+
+
+def options():
+    return question()["externalGradingOptions"]
+
 IMAGE = os.environ.get("LAB_TEST_IMAGE", "lab3:latest")
 LIMIT = 1024 * 1024
 SYNTAX_ERROR = "import socket\nwhile True print('x')\n"
@@ -194,7 +203,7 @@ def as_prairielearn(tmp_path, files):
     image = _image()
     root = job(tmp_path, files, data={"params": {}, "submitted_answers": {}})
     name = "lab3-prairielearn-test-" + uuid.uuid4().hex[:12]
-    entrypoint = shlex.split(OPTIONS["entrypoint"])
+    entrypoint = shlex.split(options()["entrypoint"])
     argv = ["docker", "run", "--rm", "--name", name, "--network", "none",
             "--pids-limit", "1024", "--memory", "2g", "--memory-swap", "2g",
             "--cpu-period", "100000", "--cpu-quota", "90000", "--ipc", "private",
@@ -203,9 +212,9 @@ def as_prairielearn(tmp_path, files):
     started = time.monotonic()
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=OPTIONS["timeout"])
+                              timeout=options()["timeout"])
     except subprocess.TimeoutExpired:
-        pytest.fail("the grading ran past the question's timeout (%s s)" % OPTIONS["timeout"])
+        pytest.fail("the grading ran past the question's timeout (%s s)" % options()["timeout"])
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
     seconds = time.monotonic() - started
@@ -230,11 +239,12 @@ def pl_jobs(tmp_path_factory):
 
 
 def test_the_example_question_is_what_prairielearn_reads():
-    assert INFO["gradingMethod"] == "External" and OPTIONS["enabled"] is True
-    assert shlex.split(OPTIONS["entrypoint"])[:2] == ["/usr/local/bin/lab", "prairielearn"]
-    assert 0 < OPTIONS["timeout"] <= 600                 # PrairieLearn's bound
-    timeout = shlex.split(OPTIONS["entrypoint"])
-    assert float(timeout[timeout.index("--timeout") + 1]) == OPTIONS["timeout"]
+    info, opts = question(), options()
+    assert info["gradingMethod"] == "External" and opts["enabled"] is True
+    assert shlex.split(opts["entrypoint"])[:2] == ["/usr/local/bin/lab", "prairielearn"]
+    assert 0 < opts["timeout"] <= 600                 # PrairieLearn's bound
+    timeout = shlex.split(opts["entrypoint"])
+    assert float(timeout[timeout.index("--timeout") + 1]) == opts["timeout"]
     html = (QUESTION / "question.html").read_text()
     assert '<pl-file-upload file-names="webserver3g.py">' in html
     assert "<pl-external-grader-results>" in html
@@ -246,7 +256,7 @@ def test_the_example_question_is_what_prairielearn_reads():
                                          ("fork-flood", 0)])
 def test_in_the_image_graded(pl_jobs, case, score):
     seconds, results = pl_jobs[case]
-    assert seconds < OPTIONS["timeout"]
+    assert seconds < options()["timeout"]
     assert results["gradable"] is True
     assert results["score"] == pytest.approx(score, abs=1e-4), results["message"]
     assert [t["name"] for t in results["tests"]] == list(STAGES["3g"].checks)
@@ -259,7 +269,7 @@ def test_in_the_image_graded(pl_jobs, case, score):
                                         ("missing", "holds no .py file")])
 def test_in_the_image_not_gradable(pl_jobs, case, says):
     seconds, results = pl_jobs[case]
-    assert seconds < OPTIONS["timeout"]
+    assert seconds < options()["timeout"]
     assert results["gradable"] is False and says in results["format_errors"][0]
 
 
@@ -269,6 +279,6 @@ def test_in_the_image_a_submission_that_kills_the_grader_gets_zero_and_why(pl_jo
     """kill(-1, SIGKILL) as the servers' uid kills the grader there (same
     uid): the supervisor, root, still writes the results."""
     seconds, results = pl_jobs["kills-the-grader"]
-    assert seconds < OPTIONS["timeout"]
+    assert seconds < options()["timeout"]
     assert results["gradable"] is True and results["score"] == 0
     assert "killed by signal 9" in results["message"]
