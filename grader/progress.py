@@ -26,7 +26,7 @@ import os
 import pwd
 from pathlib import Path
 
-from .formats.gradescope import clean, number
+from .formats.gradescope import number
 from .stages import STAGES
 
 RECORD = Path(".lab") / "progress.json"
@@ -200,9 +200,9 @@ def next_step(report):
         return "Next: stage %s, %s: lab show %s" % (stage.id, stage.title, stage.id)
     failing = [c for c in report.checks if c.required and c.status in ("fail", "error")]
     if failing:
-        first = failing[0]
-        return "Next: fix `%s` first%s." % (
-            first.id, ": " + clean(first.hint).rstrip(".") if first.hint else "")
+        # the first in the order they ran: the others may build on it
+        return "Next: fix `%s` first (what was seen and a hint are above), then lab check %s " \
+            "again." % (failing[0].id, report.stage)
     if report.status == "error":
         return "Next: fix what stopped the grading (above), then check again."
     return ""
