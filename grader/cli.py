@@ -147,7 +147,9 @@ def cmd_check(args):
         write_results(FORMATS[args.format]([report], single=True), args.output)
     elif args.output:
         write_results(FORMATS["json"]([report], single=True), args.output)
-    if verdict and not only:            # a whole check of the stage: the learner's progress
+    # A whole check of the stage is the learner's progress; --quiet is how
+    # `lab grade` checks each submission: an instructor's, not theirs.
+    if verdict and not only and not args.quiet:
         record_progress(report, submission, human)
     try:
         feed_github_classroom(args, report)

@@ -87,6 +87,7 @@ def test_what_is_not_the_learners_work_is_not_recorded(tmp_path):
     assert lab("check", "3a", work / "missing.py", cwd=tmp_path).returncode == 2
     copy = work_with(tmp_path, **{"3a": "3a"}) / "webserver3a.py"
     assert lab("check", "3a", copy, "--only", "serves").returncode == 0     # not the stage
+    assert lab("grade", "--stage", "3a", copy).returncode == 0               # an instructor
     assert not (work / ".lab" / "progress.json").exists()
     done = lab("progress", cwd=tmp_path)
     assert done.returncode == 0 and "Nothing recorded yet" in done.stdout
