@@ -154,6 +154,16 @@ def _under_sudo(tmp_path):
     shown = lab("progress", cwd=tmp_path, env=as_learner_env(work))
     assert " passed " in stage_lines(shown.stdout)["3a"]
 
+    # .lab itself a link to a folder only root may write: nothing lands there
+    rootonly = tmp_path / "root-only-dir"
+    rootonly.mkdir(mode=0o700)
+    shutil.rmtree(work / ".lab")
+    (work / ".lab").symlink_to(rootonly)
+    done = lab("check", "3a", work / "webserver3a.py", env=as_learner_env(work))
+    assert done.returncode == 0, done.stderr
+    assert "your progress is not recorded" in done.stderr and "Traceback" not in done.stderr
+    assert list(rootonly.iterdir()) == []
+
 
 # -- across containers --------------------------------------------------------------
 
