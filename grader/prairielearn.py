@@ -46,7 +46,11 @@ from .submission import SubmissionError, find_server
 RESULTS_LIMIT = 1_000_000          # PrairieLearn refuses results.json over 1 MB
 OUTPUT_CHARS = 200_000             # of the `lab check` text shown as the job's output
 TEST_CHARS = 20_000                # per test message or output
-START_SECONDS = 5                  # this process, the child's start, writing results
+# Of the question's timeout, `lab check` gets all but this: its own clean-up
+# past its bound (up to 5 s), then Ctrl-C and kill (2 s each), start-up and
+# writing the results.
+MARGIN_SECONDS = 10
+QUESTION_TIMEOUT = 30              # PrairieLearn's default timeout
 CAP_SYS_PTRACE = 19
 
 
@@ -56,9 +60,9 @@ def grade_root() -> Path:
 
 def add_arguments(p):
     p.add_argument("--stage", help="the stage to grade (default: params.stage in data.json)")
-    p.add_argument("--timeout", type=float, default=TOTAL_SECONDS,
+    p.add_argument("--timeout", type=float, default=QUESTION_TIMEOUT,
                    help="the question's timeout in seconds: grading stops %d s before it "
-                        "(default %d)" % (START_SECONDS, TOTAL_SECONDS))
+                        "(default %d, PrairieLearn's)" % (MARGIN_SECONDS, QUESTION_TIMEOUT))
     p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
 
 
@@ -226,8 +230,8 @@ def run_check(stage, server, rubric, seconds):
 def _wait(child, seconds):
     """Wait for `lab check` (bounded by its own --timeout), then Ctrl-C, then
     kill; why it did not end by itself, or None."""
-    deadline = time.monotonic() + seconds + 2
-    for sig, grace in ((None, 0), (signal.SIGINT, 3), (signal.SIGKILL, 5)):
+    deadline = time.monotonic() + seconds + 5
+    for sig, grace in ((None, 0), (signal.SIGINT, 2), (signal.SIGKILL, 2)):
         if sig is not None:
             try:
                 os.killpg(child.pid, sig)
@@ -264,7 +268,7 @@ def grade(args) -> dict:
         rubric.load(args.rubric)
     except rubric.RubricError as e:
         return not_gradable("the question's rubric: %s (tell your instructor)" % e)
-    seconds = max(5.0, args.timeout - START_SECONDS)
+    seconds = min(TOTAL_SECONDS, max(3.0, args.timeout - MARGIN_SECONDS))
     data, text, why = run_check(stage, server, args.rubric, seconds)
     if data is None or not isinstance(data.get("checks"), list):
         return failed(why or "it left no report", text)

@@ -135,6 +135,17 @@ def test_unreadable_data_json_with_a_stage_given(tmp_path):
     assert results["gradable"] and results["score"] == 1
 
 
+def test_a_server_that_never_answers_is_graded_within_the_timeout(tmp_path):
+    """The question's timeout bounds it all: `lab check` gets all but 10 s
+    of it, and the supervisor stops it in time whatever it does."""
+    root = job(tmp_path, {"webserver3g.py": REPO / "tests" / "hostile" / "accepts_no_answer.py"})
+    started = time.monotonic()
+    results = native(root, "--timeout", "15")
+    assert time.monotonic() - started < 15
+    assert results["gradable"] is True and results["score"] == 0
+    assert {t["name"]: t for t in results["tests"]}["serves"]["points"] == 0
+
+
 def test_results_stay_under_one_megabyte():
     report = failing()
     for check in report.checks:
