@@ -30,6 +30,8 @@ graded at all gets one test "grading" with status error and the reason.
 The reporter gets the JSON through an environment variable, and Linux caps
 one at 128 KiB: every text here is capped so the base64 stays far below.
 
+For `lab grade`: {"submissions": [{"submission": ..., "results": {...}}]}.
+
 `lab check --github-output` appends `result=<base64>` to $GITHUB_OUTPUT
 (what the command grader's core.setOutput('result', ...) does), so that
 `steps.<id>.outputs.result` feeds the reporter.
