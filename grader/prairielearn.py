@@ -188,9 +188,12 @@ def _kill_everything_of(uid):
 
 def run_check(stage, server, rubric, seconds):
     """`lab check` in a child process; (report dict or None, its text, why not)."""
-    uid = None
+    uid = claim = None
     if identity.is_root() and not may_inspect_other_uids():
-        uid = identity.server_uid()
+        # claimed (an flock) as every grader claims its servers' uid: no other
+        # grader on this host kills or cleans up after this one meanwhile
+        claim = identity.claim_server_uid()
+        uid = claim.uid
     work = Path(tempfile.mkdtemp(prefix="lab-prairielearn-"))
     try:
         submission = work / server.name
@@ -225,6 +228,8 @@ def run_check(stage, server, rubric, seconds):
         return report, text, why
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if claim:
+            claim.release()
 
 
 def _wait(child, seconds):
