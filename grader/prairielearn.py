@@ -38,7 +38,9 @@ import time
 from pathlib import Path
 
 from . import identity, rubric
+from .batch import report_from_dict
 from .formats.gradescope import check_details, clean, number, server_tail
+from .progress import NEXT
 from .runner import NOT_COMPILING, TOTAL_SECONDS
 from .stages import REPO_ROOT, STAGES, find_stage
 from .submission import SubmissionError, find_server
@@ -219,8 +221,11 @@ def run_check(stage, server, rubric, seconds):
             why = _wait(child, seconds)
         if uid is not None:
             _kill_everything_of(uid)
-        # the student knows their file by its name, not by this folder
-        text = err.read_text(encoding="utf-8", errors="replace").replace(str(work) + "/", "")
+        # the student knows their file by its name, not by this folder; and
+        # resubmits rather than runs `lab check` again
+        text = "".join(line for line in err.read_text(encoding="utf-8", errors="replace")
+                       .replace(str(work) + "/", "").splitlines(keepends=True)
+                       if not line.startswith(NEXT))
         try:
             report = json.loads(out.read_text(encoding="utf-8").replace(str(work) + "/", ""))
         except (OSError, ValueError):
@@ -275,9 +280,8 @@ def grade(args) -> dict:
         return not_gradable("the question's rubric: %s (tell your instructor)" % e)
     seconds = min(TOTAL_SECONDS, max(3.0, args.timeout - MARGIN_SECONDS))
     data, text, why = run_check(stage, server, args.rubric, seconds)
-    if data is None or not isinstance(data.get("checks"), list):
+    if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
         return failed(why or "it left no report", text)
-    from .batch import report_from_dict
     report = report_from_dict(data)
     serves = next((c for c in report.checks if c.id == "serves"), None)
     if serves and serves.status == "fail" and serves.message.startswith(NOT_COMPILING):

@@ -31,6 +31,7 @@ from .stages import STAGES
 
 RECORD = Path(".lab") / "progress.json"
 VERSION = 1
+NEXT = "Next: "              # how lab check's last line begins
 
 
 class ProgressError(Exception):
@@ -195,16 +196,16 @@ def next_step(report):
     if report.status == "pass":
         later = ids[ids.index(report.stage) + 1:] if report.stage in ids else []
         if not later:
-            return "Next: every stage is done; `lab progress` shows them all."
+            return NEXT + "every stage is done; `lab progress` shows them all."
         stage = STAGES[later[0]]
-        return "Next: stage %s, %s: lab show %s" % (stage.id, stage.title, stage.id)
+        return NEXT + "stage %s, %s: lab show %s" % (stage.id, stage.title, stage.id)
     failing = [c for c in report.checks if c.required and c.status in ("fail", "error")]
     if failing:
         # the first in the order they ran: the others may build on it
-        return "Next: fix `%s` first (what was seen and a hint are above), then lab check %s " \
+        return NEXT + "fix `%s` first (what was seen and a hint are above), then lab check %s " \
             "again." % (failing[0].id, report.stage)
     if report.status == "error":
-        return "Next: fix what stopped the grading (above), then check again."
+        return NEXT + "fix what stopped the grading (above), then check again."
     return ""
 
 
