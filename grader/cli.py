@@ -13,8 +13,8 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns, pidns
-from . import batch, bundle, rubric, userfiles
-from .formats import FORMATS
+from . import batch, bundle, prairielearn, progress, rubric, userfiles
+from .formats import FORMATS, classroom
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
 from .sandbox import GraderError, memory_note
@@ -49,6 +49,7 @@ def cmd_list(args):
     print("  lab demo 3a      watch the stage's phenomenon, live")
     print("  lab check 3a [FILE]   grade your own server")
     print("  lab trace FILE --svg  see what it does with many clients at once")
+    print("  lab progress     where you stand: every stage, and what comes next")
     return EXIT_PASS
 
 
@@ -120,6 +121,9 @@ def write_results(text, output):
 def cmd_check(args):
     stage = stage_arg(args.stage)
     only = parse_only(args.only)
+    if args.github_output and not os.environ.get("GITHUB_OUTPUT"):
+        raise UsageError("--github-output: GITHUB_OUTPUT is not set (GitHub Actions sets it "
+                         "in every step)")
     machine = args.format != "text"
     # Human text never shares a stream with JSON or XML.
     human = sys.stderr if machine and args.output is None else sys.stdout
@@ -128,12 +132,14 @@ def cmd_check(args):
     progress = Progress(human, stage, verbose=args.verbose)
     points = load_rubric(args.rubric)
     submission = args.file or default_submission(stage)
+    verdict = True
     try:
         try:
             server, source = read_server(submission, stage)
         except SubmissionError as e:
             report = error_report(stage, submission, str(e), points)
             progress.summary(report)
+            verdict = False             # no server: nothing to record or follow up
         else:
             progress.header(stage, server, netns.available())
             if args.verbose:
@@ -144,6 +150,7 @@ def cmd_check(args):
     except KeyboardInterrupt:
         report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
         human.write("\nlab: interrupted; the server and everything it started are gone\n")
+        verdict = False                 # neither recorded nor followed up
     except Exception:
         report = error_report(stage, submission,
                               "the grader failed: " + traceback.format_exc(limit=5), points)
@@ -152,6 +159,15 @@ def cmd_check(args):
         write_results(FORMATS[args.format]([report], single=True), args.output)
     elif args.output:
         write_results(FORMATS["json"]([report], single=True), args.output)
+    # A whole check of the stage is the learner's progress; --quiet is how
+    # `lab grade` checks each submission: an instructor's, not theirs.
+    if verdict and not only and not args.quiet:
+        record_progress(report, submission, human)
+    try:
+        feed_github_classroom(args, report)
+    except classroom.GitHubOutputError as e:
+        print("lab: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
     return {"pass": EXIT_PASS, "fail": EXIT_FAIL}.get(report.status, EXIT_ERROR)
 
 
@@ -212,6 +228,27 @@ def default_svg_path(submission):
         if (home / "work").is_dir():
             return home / "work" / name
     return Path(name)
+def record_progress(report, submission, human):
+    """Record the check in the learner's work folder, and say what comes next."""
+    try:
+        progress.record(report, submission)
+    except progress.ProgressError as e:
+        print("lab: your progress is not recorded: %s" % e, file=sys.stderr)
+    step = progress.next_step(report)
+    if step:
+        human.write(step + "\n")
+
+
+def wants_github_output(args):
+    """--github-output, or --format classroom inside a GitHub Actions step."""
+    return getattr(args, "github_output", False) or (
+        getattr(args, "format", None) == "classroom" and bool(os.environ.get("GITHUB_OUTPUT")))
+
+
+def feed_github_classroom(args, report):
+    """`result=<base64>` for the Classroom reporter, when wanted."""
+    if wants_github_output(args):
+        classroom.append_github_output(report)
 
 
 def load_rubric(path):
@@ -277,7 +314,13 @@ def build_parser():
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
     p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--github-output", action="store_true",
+                   help="also append result=<base64> for GitHub Classroom's reporter "
+                        "to $GITHUB_OUTPUT")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("progress", help="where you stand: every stage, checked or not")
+    p.set_defaults(func=progress.cmd_progress)
 
     p = sub.add_parser("grade", help="grade a whole class: one report per submission")
     p.add_argument("--stage", required=True, help="3a ... 3g")
@@ -310,6 +353,10 @@ def build_parser():
     p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder zip for a stage")
     bundle.add_arguments(p)
     p.set_defaults(func=bundle.cmd_gradescope_bundle)
+
+    p = sub.add_parser("prairielearn", help="PrairieLearn's external grader: grade /grade/student")
+    prairielearn.add_arguments(p)
+    p.set_defaults(func=prairielearn.cmd_prairielearn)
     return parser
 
 
@@ -356,9 +403,10 @@ def write_failure(args, message):
         return
     grading = getattr(args, "command", None) == "grade"
     if fmt == "text":
-        if grading or not getattr(args, "output", None):
+        if grading or not (getattr(args, "output", None) or wants_github_output(args)):
             return
-        fmt = "json"                    # what `lab check --output` writes by default
+        # what `lab check --output` writes by default; nothing on stdout
+        fmt = "json" if getattr(args, "output", None) else None
     stage_name = str(getattr(args, "stage", None) or "")
     stage = find_stage(stage_name) if stage_name else None
     try:
@@ -371,7 +419,7 @@ def write_failure(args, message):
                Report(stage=stage_name, submission=str(s), message=message)
                for s in submissions]
     writers = dict(FORMATS, csv=batch.write_csv)
-    targets = [(fmt, getattr(args, "output", None))]
+    targets = [(fmt, getattr(args, "output", None))] if fmt else []
     if grading:
         targets += [(f, getattr(args, f, None)) for f in ("csv", "json") if getattr(args, f, None)]
     for name, path in targets:
@@ -382,6 +430,11 @@ def write_failure(args, message):
                 print("lab: %s" % e, file=sys.stderr)
             except Exception as e:
                 print("lab: cannot write the results: %s" % e, file=sys.stderr)
+    if not grading and wants_github_output(args) and os.environ.get("GITHUB_OUTPUT"):
+        try:
+            classroom.append_github_output(reports[0])
+        except classroom.GitHubOutputError as e:
+            print("lab: %s" % e, file=sys.stderr)
 
 
 def _loose_args(argv):
@@ -391,6 +444,7 @@ def _loose_args(argv):
     for names in (["--format"], ["--output", "-o"], ["--stage"], ["--rubric"],
                   ["--csv"], ["--json"]):
         loose.add_argument(*names)
+    loose.add_argument("--github-output", action="store_true")
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             args, rest = loose.parse_known_args(argv)

@@ -19,6 +19,7 @@ from .trace.record import HookLog
 
 STARTUP_SECONDS = 5          # from launch until the server listens
 TOTAL_SECONDS = 120          # per submission
+NOT_COMPILING = "the file does not compile: "   # how `serves` begins for a syntax error
 
 
 class Run:
@@ -209,7 +210,7 @@ def _not_compiling(report, stage, ids, points, syntax, submission, port, progres
         result = _result(stage, check_id, points, submission, port)
         if check_id == "serves":
             result.status = "fail"
-            result.message = "the file does not compile: " + syntax
+            result.message = NOT_COMPILING + syntax
             result.hint = ("Python stops before the server starts. Run python3 %s to see the "
                            "error, and compare with the article's code." % Path(submission).name)
         else:

@@ -43,6 +43,8 @@ GRADESCOPE = jsonschema.Draft202012Validator(
 EXERCISM = jsonschema.Draft202012Validator(
     json.loads((SCHEMAS / "exercism-results-v3.schema.json").read_text()))
 JUNIT = xmlschema.XMLSchema(str(SCHEMAS / "junit-10.xsd"))
+CLASSROOM = jsonschema.Draft202012Validator(
+    json.loads((SCHEMAS / "classroom-result.schema.json").read_text()))
 
 # What no human-facing text may hold: C0/C1 controls other than newline and
 # tab (ESC starts terminal escape sequences), and what UTF-8 or XML 1.0 refuse.
@@ -173,7 +175,18 @@ def validate_junit(text):
     return root
 
 
+def validate_classroom(text, single=True):
+    """GitHub Classroom's reporter input (tests/test_classroom.py reads it
+    as the reporter does)."""
+    data = assert_clean_json(text)
+    results = [data] if single else [s["results"] for s in data["submissions"]]
+    for r in results:
+        CLASSROOM.validate(r)
+    return data
+
+
 VALIDATE = {"gradescope": lambda text, single: validate_gradescope(text, single),
+            "classroom": lambda text, single: validate_classroom(text, single),
             "exercism": lambda text, single: validate_exercism(text, single),
             "junit": lambda text, single: validate_junit(text)}
 
@@ -201,10 +214,10 @@ def test_the_schemas_refuse_what_the_specifications_refuse():
 
 
 def test_the_formats_are_registered():
-    assert {"json", "gradescope", "exercism", "junit"} <= set(FORMATS)
+    assert {"json", "gradescope", "exercism", "junit", "classroom"} <= set(FORMATS)
 
 
-@pytest.mark.parametrize("fmt", ["gradescope", "exercism", "junit"])
+@pytest.mark.parametrize("fmt", ["gradescope", "exercism", "junit", "classroom"])
 def test_every_report_single_and_batch_is_valid(fmt, reference_3f):
     reports = all_reports(reference_3f)
     for name, r in reports.items():
@@ -428,7 +441,7 @@ def test_lab_grade_batch_of_missing_files(fmt, tmp_path):
     (["check", "3g", "x.py", "--bogus"], "unrecognized arguments"),
     (["check", "3g", "x.py", "--rubric", "/nonexistent/rubric.toml"], "cannot read the rubric"),
 ])
-@pytest.mark.parametrize("fmt", ["gradescope", "exercism", "junit"])
+@pytest.mark.parametrize("fmt", ["gradescope", "exercism", "junit", "classroom"])
 def test_usage_errors_still_write_the_format(argv, why, fmt, tmp_path):
     out = tmp_path / "results"
     assert cli.main(argv + ["--format", fmt, "--output", str(out)]) == cli.EXIT_ERROR
@@ -445,7 +458,7 @@ def test_usage_error_of_lab_grade_writes_a_batch(tmp_path):
     validate_gradescope(out.read_text(), single=False)
 
 
-@pytest.mark.parametrize("fmt", ["gradescope", "exercism", "junit"])
+@pytest.mark.parametrize("fmt", ["gradescope", "exercism", "junit", "classroom"])
 def test_a_crash_still_writes_the_format(fmt, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("boom")

@@ -18,10 +18,12 @@ def write_json(reports, single):
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+from .classroom import write_classroom      # noqa: E402
 from .exercism import write_exercism        # noqa: E402
 from .gradescope import write_gradescope    # noqa: E402
 from .junit import write_junit              # noqa: E402
 
 # name -> writer(reports, single) -> str
 FORMATS = {"json": write_json, "gradescope": write_gradescope,
-           "exercism": write_exercism, "junit": write_junit}
+           "exercism": write_exercism, "junit": write_junit,
+           "classroom": write_classroom}
