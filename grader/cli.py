@@ -12,8 +12,9 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns
-from . import batch, bundle, rubric
+from . import batch, bundle, i18n, rubric
 from .formats import FORMATS
+from .i18n import _
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
 from .stages import CHECK_IDS, STAGES, find_stage
@@ -30,33 +31,36 @@ class UsageError(Exception):
 def stage_arg(name):
     stage = find_stage(name)
     if stage is None:
-        raise UsageError("unknown stage %r: choose one of %s (see: lab list)"
+        raise UsageError(_("unknown stage %r: choose one of %s (see: lab list)")
                          % (name, ", ".join(STAGES)))
     return stage
 
 
 def cmd_list(args):
-    print("Let's Build A Web Server, Part 3: the stages\n")
+    print(_("Let's Build A Web Server, Part 3: the stages") + "\n")
     for stage in STAGES.values():
-        print("  %s  %-38s %s" % (stage.id, stage.title, stage.lesson))
-    print("\n  lab show 3a      the exercise text of a stage")
-    print("  lab demo 3a      watch the stage's phenomenon, live")
-    print("  lab check 3a [FILE]   grade your own server")
+        print("  %s  %s %s" % (stage.id, i18n.ljust(_(stage.title), 38), _(stage.lesson)))
+    print("\n  lab show 3a      " + _("the exercise text of a stage"))
+    print("  lab demo 3a      " + _("watch the stage's phenomenon, live"))
+    print("  lab check 3a [FILE]   " + _("grade your own server"))
     return EXIT_PASS
 
 
 def cmd_show(args):
     stage = stage_arg(args.stage)
-    print(stage.readme.read_text() if stage.readme.exists() else stage.title)
-    print("The reference server: %s" % stage.server)
-    print("lab check %s requires: %s" % (stage.id, ", ".join(stage.required)))
+    readme = stage.readme.with_name("README.zh.md")
+    if i18n.language() != "zh" or not readme.exists():
+        readme = stage.readme
+    print(readme.read_text() if readme.exists() else _(stage.title))
+    print(_("The reference server: %s") % stage.server)
+    print(_("lab check %s requires: %s") % (stage.id, ", ".join(stage.required)))
     return EXIT_PASS
 
 
 def cmd_demo(args):
     stage = stage_arg(args.stage)
     if not stage.demo.exists():
-        raise UsageError("stage %s has no demo yet" % stage.id)
+        raise UsageError(_("stage %s has no demo yet") % stage.id)
     demo = subprocess.Popen([sys.executable, str(stage.demo)] + args.demo_args)
     interrupted_at = None
     while True:
@@ -78,8 +82,8 @@ def default_submission(stage):
                       Path("work") / ("webserver%s.py" % stage.id)):
         if candidate.exists():
             return candidate
-    raise UsageError("no FILE given, and no webserver%s.py here or in work/: "
-                     "lab check %s path/to/your/server.py" % (stage.id, stage.id))
+    raise UsageError(_("no FILE given, and no webserver%s.py here or in work/: "
+                       "lab check %s path/to/your/server.py") % (stage.id, stage.id))
 
 
 def parse_only(text):
@@ -88,7 +92,7 @@ def parse_only(text):
     ids = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in ids if c not in CHECK_IDS]
     if unknown:
-        raise UsageError("unknown check %s: the checks are %s"
+        raise UsageError(_("unknown check %s: the checks are %s")
                          % (", ".join(unknown), ", ".join(CHECK_IDS)))
     return set(ids)
 
@@ -130,11 +134,11 @@ def cmd_check(args):
                            progress=progress, rubric=points)
             progress.summary(report)
     except KeyboardInterrupt:
-        report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
-        human.write("\nlab: interrupted; the server and everything it started are gone\n")
+        report = error_report(stage, submission, _("interrupted (Ctrl-C)"), points)
+        human.write("\nlab: %s\n" % _("interrupted; the server and everything it started are gone"))
     except Exception:
         report = error_report(stage, submission,
-                              "the grader failed: " + traceback.format_exc(limit=5), points)
+                              _("the grader failed: ") + traceback.format_exc(limit=5), points)
         progress.summary(report)
     if machine:
         write_results(FORMATS[args.format]([report], single=True), args.output)
@@ -154,7 +158,7 @@ def cmd_grade(args):
     stage = stage_arg(args.stage)
     points = load_rubric(args.rubric)
     if not args.paths:
-        raise UsageError("name the submissions: lab grade --stage 3g PATH...")
+        raise UsageError(_("name the submissions: lab grade --stage 3g PATH..."))
     machine = args.format != "text"
     human = sys.stderr if machine and args.output is None else sys.stdout
     bar = batch.BatchProgress(human)
@@ -162,7 +166,7 @@ def cmd_grade(args):
     try:
         reports, jobs = batch.grade_all(stage, args.paths, args, rubric=points, progress=bar)
     except batch.Interrupted as stop:
-        human.write("\nlab: interrupted; nothing a submission started is left running\n")
+        human.write("\nlab: %s\n" % _("interrupted; nothing a submission started is left running"))
         reports, jobs = stop.reports, stop.jobs
     bar.summary(reports, jobs, time.monotonic() - started)
     writers = dict(FORMATS, csv=batch.write_csv)
@@ -178,43 +182,46 @@ def cmd_grade(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="lab", description="Let's Build A Web Server, Part 3: demos and checks.")
+        prog="lab", description=_("Let's Build A Web Server, Part 3: demos and checks."))
     parser.add_argument("--version", action="version", version="lab " + __version__)
+    parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES),
+                        help=_("the language of what lab says (default: LAB_LANG, else the "
+                               "locale); anywhere on the command line"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="the stages")
+    p = sub.add_parser("list", help=_("the stages"))
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("show", help="the exercise text of a stage")
+    p = sub.add_parser("show", help=_("the exercise text of a stage"))
     p.add_argument("stage")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("demo", help="watch a stage's phenomenon live")
+    p = sub.add_parser("demo", help=_("watch a stage's phenomenon live"))
     p.add_argument("stage")
     p.add_argument("demo_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("check", help="grade a server for a stage")
+    p = sub.add_parser("check", help=_("grade a server for a stage"))
     p.add_argument("stage", help="3a ... 3g")
-    p.add_argument("file", nargs="?", help="your server (default: webserver3X.py here or in work/)")
+    p.add_argument("file", nargs="?", help=_("your server (default: webserver3X.py here or in work/)"))
     add_grading_options(p)
-    p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
-    p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
+    p.add_argument("--only", metavar="IDS", help=_("comma-separated check ids to run"))
+    p.add_argument("-v", "--verbose", action="store_true", help=_("show all the server printed"))
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("grade", help="grade a whole class: one report per submission")
+    p = sub.add_parser("grade", help=_("grade a whole class: one report per submission"))
     p.add_argument("--stage", required=True, help="3a ... 3g")
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="a submission: a server file, or a folder holding one")
+                   help=_("a submission: a server file, or a folder holding one"))
     add_grading_options(p, formats=["csv"])
     p.add_argument("--jobs", "-j", type=int, default=0,
-                   help="submissions at once (default: two per core, where isolation allows)")
-    p.add_argument("--csv", metavar="FILE", help="also write a CSV of all results")
-    p.add_argument("--json", metavar="FILE", help="also write a JSON of all results")
+                   help=_("submissions at once (default: two per core, where isolation allows)"))
+    p.add_argument("--csv", metavar="FILE", help=_("also write a CSV of all results"))
+    p.add_argument("--json", metavar="FILE", help=_("also write a JSON of all results"))
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder zip for a stage")
+    p = sub.add_parser("gradescope-bundle", help=_("write a Gradescope autograder zip for a stage"))
     bundle.add_arguments(p)
     p.set_defaults(func=bundle.cmd_gradescope_bundle)
     return parser
@@ -226,19 +233,19 @@ def port_number(text):
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError("%r is not a TCP port (1 to 65535)" % text)
+        raise argparse.ArgumentTypeError(_("%r is not a TCP port (1 to 65535)") % text)
     return port
 
 
 def add_grading_options(p, formats=()):
     p.add_argument("--format", choices=sorted(["text"] + list(FORMATS) + list(formats)),
                    default="text")
-    p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write results there, not to stdout")
+    p.add_argument("--rubric", metavar="FILE", help=_("points per check (a TOML file)"))
+    p.add_argument("--output", "-o", metavar="FILE", help=_("write results there, not to stdout"))
     p.add_argument("--port", type=port_number, default=8888,
-                   help="the port the server listens on")
+                   help=_("the port the server listens on"))
     p.add_argument("--timeout", type=float, default=TOTAL_SECONDS,
-                   help="the bound on grading one submission, in seconds")
+                   help=_("the bound on grading one submission, in seconds"))
 
 
 def write_failure(args, message):
@@ -271,7 +278,7 @@ def write_failure(args, message):
             try:
                 write_results(writers[name](reports, single=not grading), path)
             except Exception as e:
-                print("lab: cannot write the results: %s" % e, file=sys.stderr)
+                print("lab: " + _("cannot write the results: %s") % e, file=sys.stderr)
 
 
 def _loose_args(argv):
@@ -296,14 +303,41 @@ def _loose_args(argv):
     return args
 
 
+def take_language(argv):
+    """Take `--lang en|zh` (or --lang=...) from anywhere on the command line
+    (every subcommand has it, a demo's own arguments included); choose the
+    language from it, else from LAB_LANG and the locale. Returns the rest of
+    argv. A child process (a demo, a batch worker) gets it as LAB_LANG."""
+    rest, chosen, words = [], None, iter(argv)
+    for word in words:
+        if word == "--":
+            rest.append(word)
+            rest.extend(words)
+        elif word == "--lang" or word.startswith("--lang="):
+            chosen = word.partition("=")[2] if "=" in word else next(words, "")
+            if chosen not in i18n.LANGUAGES:
+                i18n.use(i18n.from_environment())
+                raise UsageError(_("--lang %r: choose %s") % (chosen, " or ".join(i18n.LANGUAGES)))
+        else:
+            rest.append(word)
+    i18n.use(chosen or i18n.from_environment())
+    os.environ["LAB_LANG"] = i18n.language()
+    return rest
+
+
 def main(argv=None):
     """The `lab` command; returns its exit status."""
     # `kill` and a closed terminal clean up like Ctrl-C: servers are killed,
     # results still written.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv = take_language(argv)
+    except UsageError as e:
+        print("lab: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    parser = build_parser()
     complaints = io.StringIO()
     try:
         with contextlib.redirect_stderr(complaints):
@@ -312,7 +346,7 @@ def main(argv=None):
         sys.stderr.write(complaints.getvalue())
         if e.code:
             lines = complaints.getvalue().strip().splitlines()
-            write_failure(_loose_args(argv), "usage error: %s" % (lines[-1] if lines else
+            write_failure(_loose_args(argv), _("usage error: %s") % (lines[-1] if lines else
                                                                    "lab " + " ".join(argv)))
         return EXIT_ERROR if e.code else EXIT_PASS
     sys.stderr.write(complaints.getvalue())
@@ -326,10 +360,10 @@ def main(argv=None):
         write_failure(args, str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("\nlab: interrupted", file=sys.stderr)
-        write_failure(args, "interrupted (Ctrl-C)")
+        print("\nlab: %s" % _("interrupted"), file=sys.stderr)
+        write_failure(args, _("interrupted (Ctrl-C)"))
         return EXIT_ERROR
     except Exception:
         traceback.print_exc()
-        write_failure(args, "the grader failed: " + traceback.format_exc(limit=5))
+        write_failure(args, _("the grader failed: ") + traceback.format_exc(limit=5))
         return EXIT_ERROR

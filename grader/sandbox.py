@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from . import identity, netns, observe
+from .i18n import _
 
 PR_SET_CHILD_SUBREAPER = 36
 LAUNCHER = Path(__file__).with_name("_launch.py")
@@ -183,10 +184,10 @@ class Server:
     def exit_description(self) -> str:
         code = self.popen.poll()
         if code is None:
-            return "still running"
+            return _("still running")
         if code < 0:
-            return "killed by %s" % _signal_name(-code)
-        return "exited with status %d" % code
+            return _("killed by %s") % _signal_name(-code)
+        return _("exited with status %d") % code
 
     def children(self):
         """The server's direct children, zombies included."""

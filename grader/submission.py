@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from .i18n import _
+
 MAX_BYTES = 1 << 20
 
 
@@ -15,12 +17,12 @@ def find_server(path, stage) -> Path:
     try:
         return _find_server(Path(path), stage)
     except OSError as e:
-        raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
+        raise SubmissionError(_("%s: cannot read it (%s)") % (path, e.strerror))
 
 
 def _find_server(path, stage):
     if not path.exists():
-        raise SubmissionError("%s: no such file or folder" % path)
+        raise SubmissionError(_("%s: no such file or folder") % path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix == ".py" and p.is_file())
         named = [p for p in files if p.name == "webserver%s.py" % stage.id]
@@ -29,27 +31,27 @@ def _find_server(path, stage):
         elif len(files) == 1:
             path = files[0]
         elif not files:
-            raise SubmissionError("%s: the folder holds no .py file" % path)
+            raise SubmissionError(_("%s: the folder holds no .py file") % path)
         else:
             raise SubmissionError(
-                "%s: the folder holds %d .py files (%s); name the server webserver%s.py"
+                _("%s: the folder holds %d .py files (%s); name the server webserver%s.py")
                 % (path, len(files), ", ".join(p.name for p in files[:5]), stage.id))
     if not path.is_file():
-        raise SubmissionError("%s: not a regular file" % path)
+        raise SubmissionError(_("%s: not a regular file") % path)
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
+        raise SubmissionError(_("%s: cannot read it (%s)") % (path, e.strerror))
     if len(data) > MAX_BYTES:
-        raise SubmissionError("%s: %d bytes is too large for a server's source (1 MiB at most)"
+        raise SubmissionError(_("%s: %d bytes is too large for a server's source (1 MiB at most)")
                               % (path, len(data)))
     try:
         if b"\0" in data:
             raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
         data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SubmissionError("%s: not a Python source file (it holds binary data); "
-                              "hand in the .py file itself" % path)
+        raise SubmissionError(_("%s: not a Python source file (it holds binary data); "
+                                "hand in the .py file itself") % path)
     return path
 
 
@@ -64,12 +66,12 @@ def compile_error(path: Path):
         source = path.read_bytes().replace(b"\r\n", b"\n")
         compile(source, path.name, "exec", dont_inherit=True)
     except SyntaxError as e:
-        where = "line %s" % e.lineno if e.lineno else "somewhere"
+        where = _("line %s") % e.lineno if e.lineno else _("somewhere")
         return "%s: %s" % (where, e.msg)
     except ValueError as e:
         return str(e)
     except (RecursionError, MemoryError) as e:
         # a small file can nest deeper than Python's compiler goes; Python
         # itself fails the same way when it runs the file
-        return "nested too deeply for Python to compile it (%s)" % type(e).__name__
+        return _("nested too deeply for Python to compile it (%s)") % type(e).__name__
     return None
