@@ -39,7 +39,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -56,6 +55,8 @@ REPO_ROOT = LABS_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from grader import i18n  # noqa: E402
+from grader.i18n import _, N_, ngettext  # noqa: E402
 from grader.identity import (claim_server_uid, drop_privileges_argv,  # noqa: E402
                              is_root, server_python)
 from grader.sandbox import GraderError  # noqa: E402
@@ -71,7 +72,7 @@ DEADLINE = 100                    # s: a demo that runs longer is stopped (~20 s
 
 # For the burst demos (3f, 3g): why the output goes to files, and the
 # lines of client3.py to fold.
-BURST_OUTPUT_NOTE = ("The server's output goes to server.log and client3.py's to /dev/null. "
+BURST_OUTPUT_NOTE = N_("The server's output goes to server.log and client3.py's to /dev/null. "
               "Printing 128 requests (and 128 lines of client3.py) to a terminal would flood "
               "the screen, and it also spreads the burst out: every write to a terminal "
               "takes its turn, so the processes line up and fewer children exit at the same "
@@ -151,8 +152,9 @@ class Screen:
     def _summary(self, name):
         hidden = self.hidden.pop(name, 0)
         if hidden:
-            self._emit(name, "... {} more line{} like these, not shown ...\n".format(
-                hidden, "s" if hidden > 1 else ""))
+            self._emit(name, ngettext("... {} more line like these, not shown ...",
+                                      "... {} more lines like these, not shown ...",
+                                      hidden).format(hidden) + "\n")
 
     def _flush_held(self, name):
         self._summary(name)
@@ -197,8 +199,7 @@ class Screen:
             if not wrap:
                 lines = [indent + paragraph]
             else:
-                lines = textwrap.wrap(paragraph, 100, initial_indent=indent,
-                                      subsequent_indent=indent) or [""]
+                lines = i18n.wrap(paragraph, 100, indent, indent) or [""]
             for line in lines:
                 self.stream.write((self._style(line, style) if style else line) + "\n")
         self.stream.flush()
@@ -410,7 +411,7 @@ class Demo:
         self.step_no += 1
         self.screen.say("")
         elapsed = "[{:.0f} s]".format(time.monotonic() - self.started)
-        self.screen.say("--- Step {}: {} ".format(self.step_no, text).ljust(72, "-")
+        self.screen.say(i18n.ljust(_("--- Step {}: {} ").format(self.step_no, text), 72, "-")
                         + " " + elapsed, "1;36")
 
     def explain(self, text):
@@ -423,7 +424,7 @@ class Demo:
         self.screen.say(text, None, indent="  .. ")
 
     def not_reproduced(self, expected, seen):
-        raise PhenomenonNotReproduced("expected {}; saw {}".format(expected, seen))
+        raise PhenomenonNotReproduced(_("expected {}; saw {}").format(expected, seen))
 
     def check(self, condition, expected, seen):
         if not condition:
@@ -492,16 +493,21 @@ class Demo:
         parser.add_argument(
             "--fast", action="store_true",
             default=os.environ.get("LAB_DEMO_FAST", "") not in ("", "0"),
-            help="shorten the servers' sleeps (LAB_SLEEP) where the demo "
-                 "would otherwise wait (also LAB_DEMO_FAST=1)")
+            help=_("shorten the servers' sleeps (LAB_SLEEP) where the demo "
+                   "would otherwise wait (also LAB_DEMO_FAST=1)"))
+        parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES),
+                            help=_("the language of the narration (default: LAB_LANG, "
+                                   "else the locale)"))
         args = parser.parse_args(argv)
+        if args.lang:
+            i18n.use(args.lang)
         self.fast = args.fast
         return args
 
     def setup(self):
         for tool in ("bash",) + (("setpriv",) if is_root() else ()):
             if shutil.which(tool) is None:
-                raise EnvironmentProblem("`{}` is not installed".format(tool))
+                raise EnvironmentProblem(_("`{}` is not installed").format(tool))
         if is_root():
             # the first server uid no `lab check` (nor another demo) holds:
             # a grader kills every process of its uid, and RLIMIT_NPROC
@@ -563,9 +569,9 @@ class Demo:
 
     def who(self):
         if is_root():
-            return ("You are root, so the server terminal runs as the unprivileged uid {} "
-                    "(like `lab check`); the client terminals run as root.".format(self.server_uid))
-        return "You are uid {}: every terminal runs as you.".format(os.getuid())
+            return _("You are root, so the server terminal runs as the unprivileged uid {} "
+                     "(like `lab check`); the client terminals run as root.").format(self.server_uid)
+        return _("You are uid {}: every terminal runs as you.").format(os.getuid())
 
     # ----------------------------------------------------------- port 8888 --
     def listeners(self):
@@ -589,12 +595,12 @@ class Demo:
             if not pids and self._can_bind():
                 return
             if not said:
-                self.note("port {} is in use by {}: waiting up to {} s for it".format(
+                self.note(_("port {} is in use by {}: waiting up to {} s for it").format(
                     PORT, self._describe(pids), timeout))
                 said = True
             if time.monotonic() >= deadline:
                 raise EnvironmentProblem(
-                    "port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)".format(
+                    _("port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)").format(
                         PORT, self._describe(pids), PORT))
             time.sleep(0.2)
 
@@ -615,15 +621,15 @@ class Demo:
         names = []
         for pid in pids:
             if pid is None:
-                names.append("a process of another user (run as root to see it)")
+                names.append(_("a process of another user (run as root to see it)"))
                 continue
             try:
                 proc = psutil.Process(pid)
-                names.append("PID {} ({}, user {}: {})".format(
+                names.append(_("PID {} ({}, user {}: {})").format(
                     pid, proc.name(), proc.username(), " ".join(proc.cmdline())[:120]))
             except psutil.Error:
                 names.append("PID {}".format(pid))
-        return ", ".join(names) or "another program"
+        return ", ".join(names) or _("another program")
 
     def start_server(self, term, command, script, banner=True, timeout=15):
         """Type `command` (which runs `script`) in `term`; wait until the
@@ -665,7 +671,7 @@ class Demo:
 
     def _port_taken(self):
         raise EnvironmentProblem(
-            "port {} was taken by {} just as the server started: stop it first".format(
+            _("port {} was taken by {} just as the server started: stop it first").format(
                 PORT, self._describe(self.listeners())))
 
     # ------------------------------------------------------------ zombies --
@@ -809,7 +815,7 @@ class Demo:
 
         def out_of_time(signum, frame):
             raise PhenomenonNotReproduced(
-                "the demo to finish within {} s; it was still running".format(DEADLINE))
+                _("the demo to finish within {} s; it was still running").format(DEADLINE))
 
         # Started from a background job (`nohup ... &` in a script, some CI),
         # a process inherits SIGINT ignored, and so would every shell we
@@ -825,27 +831,27 @@ class Demo:
         code = EXIT_OK
         try:
             self.title("lab demo {}: {} - {}".format(
-                self.stage.id, self.stage.title, self.stage.lesson))
+                self.stage.id, _(self.stage.title), _(self.stage.lesson)))
             self.setup()
             self.note(self.who())
-            self.note("Working directory: {} (a copy of {}/ and client3.py){}".format(
-                self.workdir, self.stage.slug, "; --fast: shorter sleeps" if self.fast else ""))
+            self.note(_("Working directory: {} (a copy of {}/ and client3.py){}").format(
+                self.workdir, self.stage.slug, _("; --fast: shorter sleeps") if self.fast else ""))
             body(self)
         except PhenomenonNotReproduced as exc:
             self.screen.say("")
-            self.screen.say("PHENOMENON NOT REPRODUCED: {}".format(exc), "1;31")
+            self.screen.say(_("PHENOMENON NOT REPRODUCED: {}").format(exc), "1;31")
             code = EXIT_NOT_REPRODUCED
         except EnvironmentProblem as exc:
             self.screen.say("")
-            self.screen.say("CANNOT RUN THIS DEMO HERE: {}".format(exc), "1;31")
+            self.screen.say(_("CANNOT RUN THIS DEMO HERE: {}").format(exc), "1;31")
             code = EXIT_ENVIRONMENT
         except (KeyboardInterrupt, Interrupted):
             self.screen.say("")
-            self.screen.say("Interrupted: cleaning up.", "1;31")
+            self.screen.say(_("Interrupted: cleaning up."), "1;31")
             code = EXIT_INTERRUPTED
         except Exception:  # noqa: BLE001 - a bug in the demo itself
             self.screen.say("")
-            self.screen.say("DEMO ERROR (a bug in the demo, not in the server):", "1;31")
+            self.screen.say(_("DEMO ERROR (a bug in the demo, not in the server):"), "1;31")
             self.screen.say(traceback.format_exc(), wrap=False)
             code = EXIT_ERROR
         finally:
@@ -853,7 +859,7 @@ class Demo:
             self.cleanup()
         if code == EXIT_OK:
             self.screen.say("")
-            self.screen.say("Demo {} complete: every phenomenon showed ({:.0f} s).".format(
+            self.screen.say(_("Demo {} complete: every phenomenon showed ({:.0f} s).").format(
                 self.stage.id, time.monotonic() - started), "1;32")
         sys.stdout.flush()
         sys.exit(code)

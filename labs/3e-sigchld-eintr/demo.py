@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import demolib  # noqa: E402
+from demolib import _  # noqa: E402
 
 FAST_SLEEP = 1
 STRACE = "strace -e trace=accept4,wait4 -e signal=SIGCHLD "
@@ -45,25 +46,25 @@ def body(demo):
     sleep = FAST_SLEEP if demo.fast else 3
     traced, why_not = strace_works(demo)
 
-    demo.step("start the server{}".format(" under strace" if traced else ""))
+    demo.step(_("start the server under strace") if traced else _("start the server"))
     server = demo.server_terminal("server")
     command = "python3 webserver3e.py"
     if traced:
-        demo.explain("strace shows the parent's accept4() and wait4() system calls and "
-                     "the SIGCHLD signals it receives (no -f: the children are not traced). "
-                     "A call that blocks is printed in two halves: `accept4(3, ` when it "
-                     "starts, the rest when it returns.")
+        demo.explain(_("strace shows the parent's accept4() and wait4() system calls and "
+                       "the SIGCHLD signals it receives (no -f: the children are not traced). "
+                       "A call that blocks is printed in two halves: `accept4(3, ` when it "
+                       "starts, the rest when it returns."))
         command = STRACE + command
     else:
-        demo.note("strace cannot be used here ({}): the server runs without it, and "
-                  "accept_eintr.py below shows the interrupted system call instead.".format(why_not))
+        demo.note(_("strace cannot be used here ({}): the server runs without it, and "
+                    "accept_eintr.py below shows the interrupted system call instead.").format(why_not))
     if demo.fast:
         command = "LAB_SLEEP={} {}".format(FAST_SLEEP, command)
     server_proc = demo.start_server(server, command, "webserver3e.py")
     if traced:
         server.expect(r"accept4\(3, ", 5, "the parent blocked in accept4()")
 
-    demo.step("one curl: the child exits after {} s, the handler reaps it".format(sleep))
+    demo.step(_("one curl: the child exits after {} s, the handler reaps it").format(sleep))
     client = demo.client_terminal("client")
     client.start("curl http://localhost:8888/hello")
     client.expect(r"Hello, World!", 3, "curl to print Hello, World!")
@@ -86,21 +87,21 @@ def body(demo):
     zombies = demo.zombies(server_proc)
     demo.check(not zombies, "no zombie child after the handler ran",
                "zombies {}".format([z.pid for z in zombies]))
-    demo.ok("child {} was reaped by the SIGCHLD handler: no zombie".format(done.group(1)))
+    demo.ok(_("child {} was reaped by the SIGCHLD handler: no zombie").format(done.group(1)))
     observer = demo.client_terminal("observer")
     observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
     if traced:
-        demo.ok("strace showed accept4() = ? ERESTARTSYS, the SIGCHLD, the handler's "
-                "wait4(), then accept4() again")
-    demo.explain("The child's exit sent SIGCHLD to the parent while it was blocked in "
-                 "accept(): the kernel interrupted the call (ERESTARTSYS; Python installs its "
-                 "handlers without SA_RESTART, so the call fails with EINTR). On Python 2 "
-                 "that surfaced as `[Errno 4] Interrupted system call` and crashed "
-                 "webserver3e.py. Since Python 3.5 (PEP 475) the interpreter runs the "
-                 "handler and calls accept() again itself: {}".format(
-                     "you saw the second accept4()." if traced else
-                     "the server did not crash (without strace you cannot see the "
-                     "interruption here; the next step shows it)."))
+        demo.ok(_("strace showed accept4() = ? ERESTARTSYS, the SIGCHLD, the handler's "
+                  "wait4(), then accept4() again"))
+    demo.explain(_("The child's exit sent SIGCHLD to the parent while it was blocked in "
+                   "accept(): the kernel interrupted the call (ERESTARTSYS; Python installs its "
+                   "handlers without SA_RESTART, so the call fails with EINTR). On Python 2 "
+                   "that surfaced as `[Errno 4] Interrupted system call` and crashed "
+                   "webserver3e.py. Since Python 3.5 (PEP 475) the interpreter runs the "
+                   "handler and calls accept() again itself: {}").format(
+                     _("you saw the second accept4().") if traced else
+                     _("the server did not crash (without strace you cannot see the "
+                       "interruption here; the next step shows it).")))
     if traced:
         # Ctrl-C would reach strace too, which detaches and gives the prompt
         # back before Python has finished: interrupt Python alone instead.
@@ -109,13 +110,13 @@ def body(demo):
     else:
         server.interrupt()
 
-    demo.step("the raw EINTR: libc accept() through ctypes")
+    demo.step(_("the raw EINTR: libc accept() through ctypes"))
     client.run("python3 accept_eintr.py", timeout=20)
     demo.check("errno 4 (EINTR" in client.child.before,
                "libc accept() to return -1 with errno 4 (EINTR)",
                client.tail())
-    demo.ok("libc accept() returned -1 with errno EINTR, as Python 2 saw it; Python's own "
-            "accept() was retried")
+    demo.ok(_("libc accept() returned -1 with errno EINTR, as Python 2 saw it; Python's own "
+              "accept() was retried"))
 
 
 if __name__ == "__main__":
