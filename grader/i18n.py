@@ -216,12 +216,16 @@ def data_entries():
     (labs/*/stage.toml)."""
     from .checks import CHECKS
     from .stages import STAGES
-    found = [("the description of the check " + fn.id, fn.description) for fn in CHECKS.values()]
+    found = [("the description of the check " + fn.id, "", fn.description)
+             for fn in CHECKS.values()]
+    found += [("the commands that reproduce the check %s by hand: translate the comments "
+               "after #" % fn.id, "#, python-brace-format\n", fn.reproduce)
+              for fn in CHECKS.values()]
     for stage in STAGES.values():
-        found += [("the title of stage " + stage.id, stage.title),
-                  ("the lesson of stage " + stage.id, stage.lesson)]
-    return "\n".join("#. %s\nmsgid %s\nmsgstr \"\"\n" % (comment, _po_string(text))
-                     for comment, text in found)
+        found += [("the title of stage " + stage.id, "", stage.title),
+                  ("the lesson of stage " + stage.id, "", stage.lesson)]
+    return "\n".join("#. %s\n%smsgid %s\nmsgstr \"\"\n" % (comment, flags, _po_string(text))
+                     for comment, flags, text in found)
 
 
 def _po_string(text):

@@ -123,7 +123,7 @@ def _result(stage, check_id, points, submission, port):
     required = check_id in stage.required
     return CheckResult(
         id=check_id, description=_(fn.description), required=required, status="skip",
-        reproduce=fn.reproduce.format(file=shlex.quote(str(submission)),
+        reproduce=_(fn.reproduce).format(file=shlex.quote(str(submission)),
                                       client3=shlex.quote(str(CLIENT3)), port=port),
         max_points=points.get(check_id, 1) if required else 0)
 
