@@ -243,7 +243,7 @@ class Terminal:
         self.pid = self.child.pid
         self.closed = False
         demo.terminals.append(self)
-        self.wait_prompt(15, "the {} shell's first prompt".format(name))
+        self.wait_prompt(15, _("the {} shell's first prompt").format(name))
         # from now on, show what it prints; its first prompt shows with the
         # first command typed into it
         self.child.logfile_read = TerminalLog(demo.screen, name)
@@ -253,7 +253,7 @@ class Terminal:
     def run(self, command, timeout=10, what=None):
         """Type `command`, wait for the prompt to come back; return its output."""
         self.child.sendline(command)
-        return self.wait_prompt(timeout, what or "`{}` to finish".format(command))
+        return self.wait_prompt(timeout, what or _("`{}` to finish").format(command))
 
     def start(self, command):
         """Type `command` and do not wait: it keeps running in this terminal."""
@@ -263,7 +263,7 @@ class Terminal:
         """Ctrl-C the foreground job and wait for the prompt (and for the
         job's processes to be gone)."""
         self.child.sendintr()
-        out = self.wait_prompt(timeout, "the prompt after Ctrl-C in the {} terminal".format(self.name))
+        out = self.wait_prompt(timeout, _("the prompt after Ctrl-C in the {} terminal").format(self.name))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             if not [p for p in self.processes() if p.pid != self.pid and
@@ -294,11 +294,11 @@ class Terminal:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.demo.not_reproduced(
-                        expected + " (waited {:g} s)".format(timeout), self.tail())
+                        expected + _(" (waited {:g} s)").format(timeout), self.tail())
                 self.demo.pump(min(0.1, remaining))
             except pexpect.EOF:
                 self.closed = True
-                self.demo.not_reproduced(expected, "the {} terminal closed: {}".format(
+                self.demo.not_reproduced(expected, _("the {} terminal closed: {}").format(
                     self.name, self.tail()))
 
     def expect_nothing(self, pattern, seconds, expected):
@@ -308,7 +308,7 @@ class Terminal:
         while True:
             try:
                 self.child.expect([regex], timeout=0)
-                self.demo.not_reproduced(expected, "it printed {!r}".format(self.child.after))
+                self.demo.not_reproduced(expected, _("it printed {!r}").format(self.child.after))
             except pexpect.TIMEOUT:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -316,7 +316,7 @@ class Terminal:
                 self.demo.pump(min(0.1, remaining))
             except pexpect.EOF:
                 self.closed = True
-                self.demo.not_reproduced(expected, "the {} terminal closed".format(self.name))
+                self.demo.not_reproduced(expected, _("the {} terminal closed").format(self.name))
 
     def drain(self):
         """Read whatever the terminal printed (shown live, kept for expect)."""
@@ -338,7 +338,7 @@ class Terminal:
     def tail(self, chars=400):
         text = (self.child.before or "") + (self.child.buffer or "")
         text = text.replace("\r", "").strip()
-        return repr(text[-chars:]) if text else "nothing"
+        return repr(text[-chars:]) if text else _("nothing")
 
     # -- processes
     def processes(self):
@@ -378,8 +378,8 @@ class Terminal:
                 return roots[0]
             if time.monotonic() >= deadline:
                 self.demo.not_reproduced(
-                    "a {} process in the {} terminal".format(script or name, self.name),
-                    "none is running; the terminal shows {}".format(self.tail()))
+                    _("a {} process in the {} terminal").format(script or name, self.name),
+                    _("none is running; the terminal shows {}").format(self.tail()))
             self.demo.pause(0.1)
 
 
@@ -647,7 +647,7 @@ class Demo:
         while True:
             remaining = deadline - time.monotonic()
             if banner and proc is None:
-                match = term.expect(pattern, max(0.0, remaining), "the server's banner")
+                match = term.expect(pattern, max(0.0, remaining), _("the server's banner"))
                 if match.group(2):
                     self._port_taken()
                 proc = term.find(script=script, timeout=max(0.0, deadline - time.monotonic()))
@@ -665,8 +665,8 @@ class Demo:
                 term.drain()
                 if "Address already in use" in (term.child.before or "") + (term.child.buffer or ""):
                     self._port_taken()
-                self.not_reproduced("the server listening on port {}".format(PORT),
-                                    "it is not listening: {}".format(term.tail()))
+                self.not_reproduced(_("the server listening on port {}").format(PORT),
+                                    _("it is not listening: {}").format(term.tail()))
             self.pause(0.1)
 
     def _port_taken(self):

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import string
 import subprocess
 import sys
 
@@ -58,18 +59,25 @@ def test_the_template_holds_every_message_of_the_sources(tmp_path):
 
 
 PERCENT = re.compile(r"%(\([^)]*\))?[-#0 +]*(\d+|\*)?(\.(\d+|\*))?[diouxXeEfFgGcrsa%]")
-BRACES = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
 
 
 def placeholders(text, flags):
-    """The placeholders of a message: %-style (unnamed in order, named as a
-    set), and {}-style where the message is a brace format."""
+    """The placeholders of a message: %-style (unnamed in their order, named
+    as a set), and {}-style where the message is a brace format (as a set of
+    fields, "{}" numbered as str.format numbers them: a translation may
+    reorder with "{1} ... {0}")."""
     unnamed = [m.group(0) for m in PERCENT.finditer(text) if not m.group(1)]
     named = sorted(m.group(0) for m in PERCENT.finditer(text) if m.group(1))
-    braces = [b for b in BRACES.findall(text) if b not in ("{{", "}}")] \
-        if "python-brace-format" in flags else []
-    positional = [b for b in braces if b == "{}" or b[1:2] == ":"]
-    return unnamed, named, positional, sorted(b for b in braces if b not in positional)
+    fields = []
+    if "python-brace-format" in flags:
+        auto = 0
+        for _, name, spec, conversion in string.Formatter().parse(text):
+            if name is None:
+                continue
+            if name == "":
+                name, auto = str(auto), auto + 1
+            fields.append((name, spec, conversion))
+    return unnamed, named, sorted(fields)
 
 
 def test_placeholders_are_the_same_in_both_languages():
@@ -88,6 +96,8 @@ def test_placeholder_check_catches_a_difference():
     assert placeholders("%d of %s", {"python-format"}) != placeholders("%s 的 %d", {"python-format"})
     assert placeholders("{} of {}", {"python-brace-format"}) != \
         placeholders("{}", {"python-brace-format"})
+    assert placeholders("{} of {:g}", {"python-brace-format"}) == \
+        placeholders("{1:g} 的 {0}", {"python-brace-format"})
     assert placeholders("%(a)s %(b)s", {"python-format"}) == \
         placeholders("%(b)s %(a)s", {"python-format"})
 

@@ -28,7 +28,7 @@ def body(demo):
     demo.step(_("a first client connects and stays silent"))
     first = demo.client_terminal("client1")
     first.start(IDLE_CLIENT)
-    first.expect(r"connected to the server, sending nothing", 10, "the silent client to connect")
+    first.expect(r"connected to the server, sending nothing", 10, _("the silent client to connect"))
     demo.pause(0.5)
     demo.explain(_("The server accepted this connection and now waits in recv() for a "
                    "request that never comes."))
@@ -38,10 +38,10 @@ def body(demo):
     second.start("curl http://localhost:8888/hello")
     curl = second.find(name="curl")
     second.expect_nothing(r"Hello, World!", 3,
-                          "curl to hang while the server is busy with client1")
+                          _("curl to hang while the server is busy with client1"))
     conns = demolib.established_to_port(curl)
-    demo.check(conns, "curl's connection ESTABLISHED (the kernel accepted the handshake)",
-               "curl has no established connection to 8888")
+    demo.check(conns, _("curl's connection ESTABLISHED (the kernel accepted the handshake)"),
+               _("curl has no established connection to 8888"))
     demo.ok(_("after 3 s curl has printed nothing; its connection {}:{} -> :8888 is "
               "ESTABLISHED, waiting in the listen queue").format(conns[0].laddr.ip, conns[0].laddr.port))
     observer = demo.client_terminal("observer")
@@ -49,8 +49,8 @@ def body(demo):
     observer.run("ss -ltn 'sport = :8888'")
     queue = demolib.ss_listen_queue()
     if queue is not None:
-        demo.check(queue[0] >= 1, "Recv-Q >= 1 on the listening socket",
-                   "Recv-Q {}".format(queue[0]))
+        demo.check(queue[0] >= 1, _("Recv-Q >= 1 on the listening socket"),
+                   _("Recv-Q {}").format(queue[0]))
         demo.ok(_("the listening socket's Recv-Q is {}: one connection is complete "
                   "but not accept()ed (Send-Q {} is the backlog)").format(*queue))
     demo.explain(_("One process, one client at a time: while the server is blocked on "
@@ -58,9 +58,9 @@ def body(demo):
 
     demo.step(_("client1 goes away: the server moves on to curl"))
     first.interrupt()
-    second.expect(r"Hello, World!", 10, "curl to get Hello, World! once client1 left")
-    second.wait_prompt(10, "curl to finish")
-    server.expect(r"GET /hello HTTP/1.1", 5, "the server to print curl's request")
+    second.expect(r"Hello, World!", 10, _("curl to get Hello, World! once client1 left"))
+    second.wait_prompt(10, _("curl to finish"))
+    server.expect(r"GET /hello HTTP/1.1", 5, _("the server to print curl's request"))
     demo.ok(_("curl got \"Hello, World!\" as soon as the server was free"))
     demo.explain(_("That is an iterative server. Stage 3b makes the wait visible with a "
                    "60-second sleep, stage 3c fixes it with fork()."))

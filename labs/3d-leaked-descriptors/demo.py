@@ -48,16 +48,16 @@ def body(demo):
     demo.step(_("curl never terminates"))
     proc = start_server(demo, server, "python3 webserver3d.py")
     client.start('curl --max-time 3 http://localhost:8888/hello; echo "curl exit code: $?"')
-    client.expect(r"Hello, World!", 3, "curl to print Hello, World!")
-    match = client.expect(r"curl exit code: (\d+)", 8, "curl to end by its --max-time")
+    client.expect(r"Hello, World!", 3, _("curl to print Hello, World!"))
+    match = client.expect(r"curl exit code: (\d+)", 8, _("curl to end by its --max-time"))
     code = int(match.group(1))
-    demo.check(code == 28, "curl exit code 28 (timeout: it got the body but no FIN)",
-               "exit code {}".format(code))
-    client.wait_prompt(3, "the client's prompt")
+    demo.check(code == 28, _("curl exit code 28 (timeout: it got the body but no FIN)"),
+               _("exit code {}").format(code))
+    client.wait_prompt(3, _("the client's prompt"))
     held = [c for c in proc.connections(kind="tcp")
             if c.raddr and c.status != psutil.CONN_LISTEN]
-    demo.check(held, "the server to still hold the client's socket",
-               "the server holds none")
+    demo.check(held, _("the server to still hold the client's socket"),
+               _("the server holds none"))
     demo.ok(_("curl printed \"Hello, World!\" and then hit its 3 s timeout (exit code 28): no "
               "FIN ever came. The server still holds the connection ({}).").format(held[0].status))
     observer.run("ss -tn '( sport = :8888 )'")
@@ -70,8 +70,8 @@ def body(demo):
     # ------------------------------------------------------------ (b) ---
     demo.step(_("zombies: <defunct>, and kill -9 does nothing"))
     zombies = demo.settle(proc, timeout=5)
-    demo.check(zombies, "the exited child to be a zombie",
-               "no zombie child of the server")
+    demo.check(zombies, _("the exited child to be a zombie"),
+               _("no zombie child of the server"))
     zpid = zombies[0].pid
     observer.run(PS_CHILDREN.format(proc.pid))
     observer.run('kill -9 {0}; echo "kill exit code: $?"'.format(zpid))
@@ -81,7 +81,7 @@ def body(demo):
         still = psutil.Process(zpid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         still = False
-    demo.check(still, "the zombie {} to survive kill -9".format(zpid), "it is gone")
+    demo.check(still, _("the zombie {} to survive kill -9").format(zpid), _("it is gone"))
     demo.ok(_("child {} is a zombie (Z, <defunct>) and is still there after kill -9").format(zpid))
     demo.explain(_("A zombie has already exited: there is nothing left to kill. The kernel "
                    "keeps its PID and exit status until the parent wait()s for it, and this "
@@ -97,14 +97,14 @@ def body(demo):
                    "( ... ) that only the server runs in."))
     proc = start_server(demo, server, "( ulimit -n 256; exec python3 webserver3d.py )")
     limit = demolib.soft_limit(proc.pid, "Max open files")
-    demo.check(limit == 256, "the server's descriptor limit to be 256", str(limit))
+    demo.check(limit == 256, _("the server's descriptor limit to be 256"), str(limit))
     client.start("python3 client3.py --max-clients=300")
-    server.expect(r"Traceback", 30, "the server to die with [Errno 24] Too many open files")
+    server.expect(r"Traceback", 30, _("the server to die with [Errno 24] Too many open files"))
     served = demolib.last_number(server.child.before)
     server.expect(r"\[Errno 24\] Too many open files", 5,
-                  "the server to die with [Errno 24] Too many open files")
-    server.wait_prompt(10, "the server to exit")
-    client.wait_prompt(30, "client3.py to finish")
+                  _("the server to die with [Errno 24] Too many open files"))
+    server.wait_prompt(10, _("the server to exit"))
+    client.wait_prompt(30, _("client3.py to finish"))
     demo.ok(_("the server died with OSError: [Errno 24] Too many open files after {} "
               "clients").format(served))
     demo.explain(_("Every client leaves one more descriptor open in the parent: with 256 "
@@ -133,12 +133,12 @@ def body(demo):
                         "( ulimit -u {}; ulimit -n 500; exec python3 webserver3d.py )".format(nproc))
     client.start("python3 client3.py --max-clients=500")
     server.expect(r"Traceback", 40,
-                  "fork() to fail with [Errno 11] Resource temporarily unavailable")
+                  _("fork() to fail with [Errno 11] Resource temporarily unavailable"))
     served = demolib.last_number(server.child.before)
     server.expect(r"\[Errno 11\] Resource temporarily unavailable", 5,
-                  "fork() to fail with [Errno 11] Resource temporarily unavailable")
-    server.wait_prompt(10, "the server to exit")
-    client.wait_prompt(30, "client3.py to finish")
+                  _("fork() to fail with [Errno 11] Resource temporarily unavailable"))
+    server.wait_prompt(10, _("the server to exit"))
+    client.wait_prompt(30, _("client3.py to finish"))
     demo.ok(_("fork() failed with BlockingIOError: [Errno 11] Resource temporarily unavailable "
               "at client {} (limit {}: the children already forked, zombies by now, hold the "
               "slots)").format(served, nproc))

@@ -62,31 +62,31 @@ def body(demo):
         command = "LAB_SLEEP={} {}".format(FAST_SLEEP, command)
     server_proc = demo.start_server(server, command, "webserver3e.py")
     if traced:
-        server.expect(r"accept4\(3, ", 5, "the parent blocked in accept4()")
+        server.expect(r"accept4\(3, ", 5, _("the parent blocked in accept4()"))
 
     demo.step(_("one curl: the child exits after {} s, the handler reaps it").format(sleep))
     client = demo.client_terminal("client")
     client.start("curl http://localhost:8888/hello")
-    client.expect(r"Hello, World!", 3, "curl to print Hello, World!")
+    client.expect(r"Hello, World!", 3, _("curl to print Hello, World!"))
     if traced:
         server.expect(r"\) = \? ERESTARTSYS", sleep + 8,
-                      "strace to show accept4() interrupted (= ? ERESTARTSYS) when the "
-                      "child exits")
+                      _("strace to show accept4() interrupted (= ? ERESTARTSYS) when the "
+                        "child exits"))
         sig = server.expect(r"--- SIGCHLD \{[^\n]*si_pid=(\d+)", 5,
-                            "strace to show the SIGCHLD")
+                            _("strace to show the SIGCHLD"))
         wait = server.expect(r"wait4\(-1, [^\n]*\) = (\d+)", 5,
-                             "the handler's wait4() in strace")
-        demo.check(sig.group(1) == wait.group(1), "wait4() to reap the child that signalled",
-                   "SIGCHLD from {}, wait4 returned {}".format(sig.group(1), wait.group(1)))
+                             _("the handler's wait4() in strace"))
+        demo.check(sig.group(1) == wait.group(1), _("wait4() to reap the child that signalled"),
+                   _("SIGCHLD from {}, wait4 returned {}").format(sig.group(1), wait.group(1)))
     done = server.expect(r"Child (\d+) terminated with status 0", sleep + 8,
-                         "the handler to print `Child N terminated with status 0`")
+                         _("the handler to print `Child N terminated with status 0`"))
     if traced:
-        server.expect(r"accept4\(3, ", 5, "accept4() to be called again after the handler")
-    client.wait_prompt(5, "curl to end when the child closes the connection")
+        server.expect(r"accept4\(3, ", 5, _("accept4() to be called again after the handler"))
+    client.wait_prompt(5, _("curl to end when the child closes the connection"))
     demo.pause(0.3)
     zombies = demo.zombies(server_proc)
-    demo.check(not zombies, "no zombie child after the handler ran",
-               "zombies {}".format([z.pid for z in zombies]))
+    demo.check(not zombies, _("no zombie child after the handler ran"),
+               _("zombies {}").format([z.pid for z in zombies]))
     demo.ok(_("child {} was reaped by the SIGCHLD handler: no zombie").format(done.group(1)))
     observer = demo.client_terminal("observer")
     observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
@@ -106,14 +106,14 @@ def body(demo):
         # Ctrl-C would reach strace too, which detaches and gives the prompt
         # back before Python has finished: interrupt Python alone instead.
         observer.run("kill -INT {}".format(server_proc.pid))
-        server.wait_prompt(5, "the server and strace to end")
+        server.wait_prompt(5, _("the server and strace to end"))
     else:
         server.interrupt()
 
     demo.step(_("the raw EINTR: libc accept() through ctypes"))
     client.run("python3 accept_eintr.py", timeout=20)
     demo.check("errno 4 (EINTR" in client.child.before,
-               "libc accept() to return -1 with errno 4 (EINTR)",
+               _("libc accept() to return -1 with errno 4 (EINTR)"),
                client.tail())
     demo.ok(_("libc accept() returned -1 with errno EINTR, as Python 2 saw it; Python's own "
               "accept() was retried"))

@@ -31,8 +31,8 @@ def body(demo):
     client = demo.client_terminal("client", squash=CLIENT3_LINES)
     client.run("curl http://localhost:8888/hello", timeout=10)
     zombies = demo.settle(server_proc)
-    demo.check(not zombies, "no zombie after a single curl",
-               "{} zombies".format(len(zombies)))
+    demo.check(not zombies, _("no zombie after a single curl"),
+               _("{} zombies").format(len(zombies)))
     demo.ok(_("one client, one SIGCHLD, one os.wait(): 0 zombies"))
 
     observer = demo.client_terminal("observer")
@@ -40,7 +40,7 @@ def body(demo):
         demo.step((_("a burst of {} clients") if burst == 1 else
                    _("a burst of {} clients (again)")).format(CLIENTS))
         client.run("python3 client3.py --max-clients {} > /dev/null".format(CLIENTS), timeout=60,
-                   what="client3.py to finish")
+                   what=_("client3.py to finish"))
         zombies = demo.settle(server_proc)
         observer.run("ps -o pid,ppid,stat,cmd --ppid {} | head -n 6".format(server_proc.pid))
         observer.run("ps -o stat= --ppid {} | grep -c Z".format(server_proc.pid))
@@ -50,8 +50,8 @@ def body(demo):
             break
         demo.note(_("no zombie this time: the children happened to exit one by one. "
                     "Trying another burst."))
-    demo.check(zombies, "zombies (<defunct>) after a burst of {} clients".format(CLIENTS),
-               "0 zombies after {} bursts".format(MAX_BURSTS))
+    demo.check(zombies, _("zombies (<defunct>) after a burst of {} clients").format(CLIENTS),
+               _("0 zombies after {} bursts").format(MAX_BURSTS))
     demo.ok(_("ZOMBIES: {} of the {} children are <defunct>").format(len(zombies), CLIENTS))
     demo.explain(_("Many children exited at almost the same moment. A standard signal is not "
                    "queued: while SIGCHLD is already pending, more child exits just leave it "
