@@ -338,3 +338,30 @@ def test_english_wraps_as_before():
     text = "An exited child stays a zombie (<defunct> in ps; even kill -9 cannot remove it)."
     assert i18n.wrap(text, 30, "  hint: ", "        ") == textwrap.wrap(
         text, 30, initial_indent="  hint: ", subsequent_indent="        ")
+
+
+# -- the container's welcome ------------------------------------------------------
+
+@pytest.mark.parametrize("env, shown", [
+    ({}, "EN"),
+    ({"LAB_LANG": "zh"}, "ZH"),
+    ({"LANG": "zh_CN.UTF-8"}, "ZH"),
+    ({"LAB_LANG": "en", "LANG": "zh_CN.UTF-8"}, "EN"),
+    ({"LC_ALL": "C.UTF-8", "LANG": "zh_CN.UTF-8"}, "EN"),
+    ({"LAB_LANG": "zh", "NO_ZH": "1"}, "EN"),        # no welcome.zh.txt: the English one
+])
+def test_welcome_in_the_learners_language(tmp_path, env, shown):
+    """docker/profile.sh picks welcome.zh.txt as `lab` picks Chinese."""
+    (tmp_path / "welcome.txt").write_text("EN\n")
+    if not env.get("NO_ZH"):
+        (tmp_path / "welcome.zh.txt").write_text("ZH\n")
+    profile = tmp_path / "profile.sh"
+    profile.write_text((REPO / "docker" / "profile.sh").read_text().replace(
+        "/etc/lab3/", str(tmp_path) + "/"))
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("LAB_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LAB_NO_WELCOME")}
+    done = subprocess.run(["bash", "--norc", "--noprofile", "-i", "-c", ". %s" % profile],
+                          env=dict(base, **env), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          timeout=30)
+    assert done.stdout.strip() == shown
