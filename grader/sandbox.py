@@ -83,8 +83,8 @@ def python_for(uid=None) -> str:
         except subprocess.TimeoutExpired:
             probe.kill()
             probe.wait()
-    raise GraderError("no Python 3 interpreter that the server's user can run: "
-                      "install python3, or set LAB_PYTHON to one")
+    raise GraderError(_("no Python 3 interpreter that the server's user can run: "
+                        "install python3, or set LAB_PYTHON to one"))
 
 
 def become_subreaper():
@@ -229,9 +229,9 @@ class Server:
                 if not _is_alive(proc):
                     continue
                 raise GraderError(
-                    "the grader may not inspect the server's sockets (/proc/%d/fd: permission "
-                    "denied); in a container, add the SYS_PTRACE capability (compose.yaml has "
-                    "it)" % proc.pid)
+                    _("the grader may not inspect the server's sockets (/proc/%d/fd: permission "
+                      "denied); in a container, add the SYS_PTRACE capability (compose.yaml has "
+                      "it)") % proc.pid)
         return found
 
     def wait_listening(self, timeout: float):
@@ -394,7 +394,7 @@ class Sandbox:
             if conn.status == psutil.CONN_LISTEN and conn.laddr.port == self.port:
                 try:
                     proc = psutil.Process(conn.pid) if conn.pid else None
-                    return "PID %d (%s)" % (proc.pid, " ".join(proc.cmdline())) if proc else "another process"
+                    return "PID %d (%s)" % (proc.pid, " ".join(proc.cmdline())) if proc else _("another process")
                 except psutil.Error:
                     return "PID %s" % conn.pid
         return None
@@ -492,7 +492,7 @@ class Sandbox:
                 break
             time.sleep(0.01)
         if left:
-            raise GraderError("could not kill the server's processes: %s"
+            raise GraderError(_("could not kill the server's processes: %s")
                               % ", ".join(str(p.pid) for p in left))
 
     def _reap(self, server):
