@@ -8,6 +8,7 @@ English, and Chinese text wraps within its width.
 Chinese: tests/test_demos.py.)
 """
 
+import ast
 import gettext
 import io
 import json
@@ -365,3 +366,52 @@ def test_welcome_in_the_learners_language(tmp_path, env, shown):
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           timeout=30)
     assert done.stdout.strip() == shown
+
+
+# -- nothing learner-facing left unmarked -----------------------------------------
+
+SAYS = {"Fail": None, "Skip": None, "GraderError": None, "UsageError": None,
+        "SubmissionError": None, "EnvironmentProblem": None, "PhenomenonNotReproduced": None,
+        "ArgumentTypeError": None, "step": None, "explain": None, "ok": None, "note": None,
+        "not_reproduced": None, "check": [1, 2], "expect": [2], "expect_nothing": [2],
+        "wait_prompt": [1]}                 # the arguments that are words (None: all)
+WORDS = re.compile(r"[A-Za-z]{3,} [A-Za-z]{2,}")      # prose, not an id or a pattern
+
+
+def _literal(node):
+    """The string literal a message argument is built from, if it is not
+    passed through _(): "...", "..." % x, "...".format(x), f"..."."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mod, ast.Add)):
+        return _literal(node.left) or _literal(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+            and node.func.attr == "format":
+        return _literal(node.func.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value for v in node.values if isinstance(v, ast.Constant))
+    return None
+
+
+def test_every_message_is_marked_for_translation():
+    """A message the learner reads (a failure, a hint, a skip reason, a
+    usage error, a demo's narration, what it expected and saw, a --help
+    text) goes through _(): English prose passed as is fails here."""
+    files = sorted(list((REPO / "grader").glob("**/*.py")) + [REPO / "labs" / "demolib.py"]
+                   + list((REPO / "labs").glob("*/demo*.py")))
+    unmarked = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            args = [a for n, a in enumerate(node.args)
+                    if name in SAYS and (SAYS[name] is None or n in SAYS[name])]
+            args += [k.value for k in node.keywords if k.arg in ("help", "description", "what")]
+            if name == "check" and path.name == "checks.py":
+                args = []                       # @check(id, bound, reproduce): not prose
+            for arg in args:
+                text = _literal(arg)
+                if text and WORDS.search(text):
+                    unmarked.append("%s:%d: %r" % (path.relative_to(REPO), arg.lineno, text[:70]))
+    assert not unmarked, "not marked for translation (wrap in _()):\n" + "\n".join(unmarked)
