@@ -321,6 +321,9 @@ def take_language(argv):
         else:
             rest.append(word)
     i18n.use(chosen or i18n.from_environment())
+    if not chosen and os.environ.get("LAB_LANG") and not i18n.normalize(os.environ["LAB_LANG"]):
+        print("lab: " + _("LAB_LANG=%s is neither en nor zh: the locale decides")
+              % os.environ["LAB_LANG"], file=sys.stderr)
     os.environ["LAB_LANG"] = i18n.language()
     return rest
 

@@ -189,6 +189,8 @@ def test_a_bad_language_is_a_clear_error():
     assert "Traceback" not in done.stderr + done.stdout
     done = lab("list", "--lang")
     assert done.returncode == 2 and "Traceback" not in done.stderr
+    done = lab("list", LAB_LANG="fr", LANG="zh_CN.UTF-8")
+    assert done.returncode == 0 and "LAB_LANG=fr" in done.stderr and "迭代服务器" in done.stdout
 
 
 def test_usage_and_errors_in_chinese():
