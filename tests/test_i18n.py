@@ -372,7 +372,7 @@ def test_welcome_in_the_learners_language(tmp_path, env, shown):
 
 # -- nothing learner-facing left unmarked -----------------------------------------
 
-SAYS = {"Fail": None, "Skip": None, "GraderError": None, "UsageError": None,
+SAYS = {"Fail": None, "Skip": None, "GraderError": None, "UsageError": None, "RubricError": None,
         "SubmissionError": None, "EnvironmentProblem": None, "PhenomenonNotReproduced": None,
         "ArgumentTypeError": None, "step": None, "explain": None, "ok": None, "note": None,
         "not_reproduced": None, "check": [1, 2], "expect": [2], "expect_nothing": [2],
