@@ -16,7 +16,7 @@ FROM ${BASE_IMAGE}
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 python3-pexpect python3-psutil python3-pytest python3-pytest-timeout \
+        python3 python3-pexpect python3-psutil python3-pytest python3-pytest-timeout python3-wcwidth \
         python3-jsonschema python3-xmlschema \
         curl procps psmisc strace lsof iproute2 util-linux sudo \
         nano vim-tiny less; \
@@ -51,7 +51,8 @@ COPY docker/entrypoint.sh /usr/local/sbin/lab3-entrypoint
 COPY docker/lab /usr/local/bin/lab
 COPY docker/lab-as-root /usr/local/libexec/lab3/lab-as-root
 COPY docker/sudoers /etc/sudoers.d/lab3
-COPY docker/welcome.txt /etc/lab3/welcome.txt
+# welcome.txt, and welcome.zh.txt where there is one (profile.sh picks by language)
+COPY docker/welcome*.txt /etc/lab3/
 COPY docker/profile.sh /etc/profile.d/lab3.sh
 # Whatever the checkout's line endings (a zip download, an editor on Windows:
 # .gitattributes does not reach those), these run on Linux: strip CR at line
@@ -59,10 +60,10 @@ COPY docker/profile.sh /etc/profile.d/lab3.sh
 RUN set -eux; \
     sed -i 's/\r$//' /usr/local/sbin/lab3-entrypoint /usr/local/bin/lab \
         /usr/local/libexec/lab3/lab-as-root /etc/sudoers.d/lab3 \
-        /etc/lab3/welcome.txt /etc/profile.d/lab3.sh; \
+        /etc/lab3/welcome*.txt /etc/profile.d/lab3.sh; \
     chmod 0755 /usr/local/sbin/lab3-entrypoint /usr/local/bin/lab /usr/local/libexec/lab3/lab-as-root; \
     chmod 0440 /etc/sudoers.d/lab3; \
-    chmod 0644 /etc/lab3/welcome.txt /etc/profile.d/lab3.sh; \
+    chmod 0644 /etc/lab3/welcome*.txt /etc/profile.d/lab3.sh; \
     visudo -cf /etc/sudoers.d/lab3
 
 # The lab itself (what .dockerignore lets through). Last, so that editing
@@ -73,7 +74,8 @@ COPY tests /opt/lab3/tests
 # (bracket wildcards: BuildKit copies the files that exist and does not fail
 # on a missing one)
 COPY pyproject.tom[l] README.m[d] rubric.example.tom[l] /opt/lab3/
-RUN chmod -R a+rX,go-w /opt/lab3
+# the message catalogues: grader/locale/*/LC_MESSAGES/lab.po -> lab.mo
+RUN cd /opt/lab3 && python3 -m grader.i18n compile && chmod -R a+rX,go-w /opt/lab3
 
 ENV LANG=C.UTF-8 \
     LAB_IN_CONTAINER=1 \

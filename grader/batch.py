@@ -21,6 +21,8 @@ import time
 
 import psutil
 
+from . import i18n
+from .i18n import _
 from .report import CheckResult, Report, error_report
 from .runner import parallel_available
 from .sandbox import become_subreaper, printable
@@ -82,8 +84,8 @@ class Worker:
                 report = report_from_dict(json.load(f))
         except (OSError, ValueError):
             report = error_report(self.stage, self.path, "", self.rubric)
-            report.message = ("timed out after %d s" % self.bound if timed_out else
-                              "the grader's worker failed (%s): %s" % (
+            report.message = (_("timed out after %d s") % self.bound if timed_out else
+                              _("the grader's worker failed (%s): %s") % (
                                   _describe_exit(self.popen.returncode),
                                   printable(stderr.strip().splitlines()[-1] if stderr.strip() else "")))
         finally:
@@ -93,7 +95,7 @@ class Worker:
 
 
 def _describe_exit(code):
-    return "killed by signal %d" % -code if code and code < 0 else "status %s" % code
+    return _("killed by signal %d") % -code if code and code < 0 else _("status %s") % code
 
 
 def _kill_tree(popen, others):
@@ -158,8 +160,8 @@ def grade_all(stage, paths, args, rubric=None, progress=None):
             worker.finish(others=set())
         for index, path in enumerate(paths):
             if reports[index] is None:
-                reports[index] = error_report(stage, path, "interrupted (Ctrl-C) before it "
-                                              "was graded", rubric)
+                reports[index] = error_report(stage, path, _("interrupted (Ctrl-C) before it "
+                                                "was graded"), rubric)
         raise Interrupted(reports, jobs)
     return reports, jobs
 
@@ -209,8 +211,9 @@ class BatchProgress:
 
     def summary(self, reports, jobs, seconds):
         width = max([len(printable(r.submission)) for r in reports] + [10])
-        self.stream.write("\n%-*s  %-6s %7s  %s\n" % (width, "submission", "status", "score",
-                                                        "failed checks (or why)"))
+        self.stream.write("\n%s  %s %s  %s\n" % (
+            i18n.ljust(_("submission"), width), i18n.ljust(_("status"), 6),
+            " " * max(0, 7 - i18n.width(_("score"))) + _("score"), _("failed checks (or why)")))
         for r in reports:
             failed = [c.id for c in r.checks if c.required and c.status in ("fail", "error")]
             why = ", ".join(failed) if failed else printable(r.message.splitlines()[0]
@@ -219,9 +222,9 @@ class BatchProgress:
                 width, printable(r.submission), r.status,
                 "%s/%s" % (_n(r.score), _n(r.max_score)), why))
         counts = {s: sum(r.status == s for r in reports) for s in ("pass", "fail", "error")}
-        self.stream.write("\n%d submissions in %.1f s (%d at a time): %d pass, %d fail, %d error\n"
-                          % (len(reports), seconds, jobs, counts["pass"], counts["fail"],
-                             counts["error"]))
+        self.stream.write("\n" + _("%d submissions in %.1f s (%d at a time): %d pass, %d fail, "
+                                   "%d error") % (len(reports), seconds, jobs, counts["pass"], counts["fail"],
+                             counts["error"]) + "\n")
         self.stream.flush()
 
 

@@ -21,6 +21,7 @@ import zipfile
 
 from . import rubric as rubric_module
 from . import userfiles
+from .i18n import _
 from .runner import TOTAL_SECONDS
 from .stages import CLIENT3, DECLARATION, LABS_DIR, REPO_ROOT, STAGES, find_stage
 
@@ -140,10 +141,10 @@ from tomli import TOMLDecodeError, load, loads  # noqa: F401
 
 
 def add_arguments(p):
-    p.add_argument("--stage", default="3g", help="the stage to grade (default: 3g)")
+    p.add_argument("--stage", default="3g", help=_("the stage to grade (default: 3g)"))
     p.add_argument("--output", "-o", default="autograder.zip", metavar="FILE",
-                   help="the zip to write (default: autograder.zip)")
-    p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
+                   help=_("the zip to write (default: autograder.zip)"))
+    p.add_argument("--rubric", metavar="FILE", help=_("points per check (a TOML file)"))
 
 
 def _grader_files():

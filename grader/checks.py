@@ -16,6 +16,7 @@ import time
 import psutil
 
 from . import observe
+from .i18n import _, N_, ngettext
 from .client import (REQUEST, close, burst, fetch, framed, read, Exchange, status_code,
                      starts_with_blank_line)
 
@@ -68,32 +69,32 @@ def describe(raw: bytes, limit=120) -> str:
     return '"%s%s"' % (text, "..." if len(raw) > limit else "")
 
 
-def expect_response(exchange: Exchange, what="the response"):
+def expect_response(exchange: Exchange, what=N_("the response")):
     """Fail unless the exchange carries a whole 200 response."""
     if exchange.complete and status_code(exchange.raw) == 200:
         return
     if exchange.error and not exchange.raw:
-        raise Fail("no response to GET /hello: %s after %.1f s" % (exchange.error, exchange.seconds))
+        raise Fail(_("no response to GET /hello: %s after %.1f s") % (_(exchange.error), exchange.seconds))
     if not exchange.raw:
-        raise Fail("no response to GET /hello within %.1f s%s" % (
-            exchange.seconds, " (the connection was closed without a byte)" if exchange.closed else ""))
+        raise Fail(_("no response to GET /hello within %.1f s%s") % (
+            exchange.seconds, _(" (the connection was closed without a byte)") if exchange.closed else ""))
     if starts_with_blank_line(exchange.raw):
         raise Fail(
-            "the response starts with a blank line: %s" % describe(exchange.raw),
-            'curl rejects it ("Received HTTP/0.9 when not allowed"): the status line must '
-            'come first. The translated article writes b""" followed by a newline; write '
-            'b"""\\ (a backslash right after the quotes) or put HTTP/1.1 200 OK on the '
-            'first line of the string.')
+            _("the response starts with a blank line: %s") % describe(exchange.raw),
+            _('curl rejects it ("Received HTTP/0.9 when not allowed"): the status line must '
+              'come first. The translated article writes b""" followed by a newline; write '
+              'b"""\\ (a backslash right after the quotes) or put HTTP/1.1 200 OK on the '
+              'first line of the string.'))
     code = status_code(exchange.raw)
     if code is None:
-        raise Fail("%s does not start with an HTTP/1.x status line: %s" % (what, describe(exchange.raw)),
-                   'Start the response with "HTTP/1.1 200 OK", then a blank line, then the body.')
+        raise Fail(_("%s does not start with an HTTP/1.x status line: %s") % (_(what), describe(exchange.raw)),
+                   _('Start the response with "HTTP/1.1 200 OK", then a blank line, then the body.'))
     if code != 200:
-        raise Fail("expected status 200, not %d: %s" % (code, describe(exchange.raw)),
-                   'Answer GET /hello with "HTTP/1.1 200 OK".')
-    raise Fail('expected a body containing "Hello, World!" within %.1f s, got %s'
+        raise Fail(_("expected status 200, not %d: %s") % (code, describe(exchange.raw)),
+                   _('Answer GET /hello with "HTTP/1.1 200 OK".'))
+    raise Fail(_('expected a body containing "Hello, World!" within %.1f s, got %s')
                % (exchange.seconds, describe(exchange.raw)),
-               "Send a blank line after the status line, then Hello, World!")
+               _("Send a blank line after the status line, then Hello, World!"))
 
 
 # ---------------------------------------------------------------------------
@@ -131,14 +132,14 @@ def closes(run):
         close(sock)
     if not exchange.closed:
         raise Fail(
-            "the response arrived, but the connection was still open 1 s later (no EOF), and "
-            "the response carries no Content-Length: the client cannot tell it has ended",
-            "curl waits for the server to close the connection. The kernel sends FIN only "
-            "when every descriptor of the socket is closed: the parent must close its copy "
-            "after fork() (stage 3d), and whoever serves the client must close it before "
-            "any sleep (3b's iterative server, which has no child, sleeps with it open; so do "
-            "the children of 3c and 3e). Or "
-            "send a Content-Length header, so the client knows where the body ends.")
+            _("the response arrived, but the connection was still open 1 s later (no EOF), and "
+              "the response carries no Content-Length: the client cannot tell it has ended"),
+            _("curl waits for the server to close the connection. The kernel sends FIN only "
+              "when every descriptor of the socket is closed: the parent must close its copy "
+              "after fork() (stage 3d), and whoever serves the client must close it before "
+              "any sleep (3b's iterative server, which has no child, sleeps with it open; so do "
+              "the children of 3c and 3e). Or "
+              "send a Content-Length header, so the client knows where the body ends."))
 
 
 @check("concurrent", bound=25, reproduce=START + "\n" + SILENT_CLIENT + "\n" + HELLO)
@@ -147,22 +148,22 @@ def concurrent(run):
     response (within 10 s; at once is the rule, and a server seen unable to
     answer, blocked on the first client, fails at once)."""
     server = run.start()
-    silent, holder, _ = take_silent_connection(run, server)
+    silent, holder, _before = take_silent_connection(run, server)
     try:
         exchange = fetch(server, timeout=10, give_up=lambda: stuck(server, holder))
     finally:
         close(silent)
     if not exchange.complete:
-        seen = ("while one client was connected and silent, a second client got %s"
-                % ("an incomplete response" if exchange.raw else "no response"))
+        seen = (_("while one client was connected and silent, a second client got %s")
+                % (_("an incomplete response") if exchange.raw else _("no response")))
         why = exchange.gave_up
-        if why and "wait" in why:
-            raise Fail(seen + ": " + why.replace("a child that", "the child that"), WAIT_HINT)
-        raise Fail(seen + (": " + why if why else " within 10 s"),
-                   "An iterative server waits in recv() for the first client and serves "
-                   "nobody else meanwhile. Handle each client in its own process: fork() "
-                   "after accept() (stage 3c).")
-    expect_response(exchange, "the second client's response")
+        if why and getattr(why, "kind", "") == "wait":
+            raise Fail(seen + _(": ") + why.replace("a child that", "the child that"), _(WAIT_HINT))
+        raise Fail(seen + (_(": ") + why if why else _(" within 10 s")),
+                   _("An iterative server waits in recv() for the first client and serves "
+                     "nobody else meanwhile. Handle each client in its own process: fork() "
+                     "after accept() (stage 3c)."))
+    expect_response(exchange, N_("the second client's response"))
 
 
 def stuck(server, silent=None):
@@ -176,27 +177,39 @@ def stuck(server, silent=None):
         return ""
     call = threads[0].syscall
     if call in observe.WAITS:
-        return "the server was blocked in %s(), waiting for a child that was still serving" % call
+        return Why("wait", _("the server was blocked in %s(), waiting for a child that was "
+                             "still serving") % call)
     if call in observe.SLEEPS:
         return asleep(server, 2) or ""
     if call in observe.READS and silent is not None and silent.inode and threads[0].args \
             and threads[0].args[0] in observe.socket_fds(server.pid, silent.inode):
-        return "the server was reading from the silent client"
+        return Why("read", _("the server was reading from the silent client"))
     return ""
 
 
-WAIT_HINT = ("Waiting for a child right after fork() (os.waitpid(pid, 0), os.wait()) serves "
+class Why(str):
+    """Why a server cannot answer (from stuck()): the words, in the
+    learner's language, and what it is blocked in: wait, sleep or read."""
+
+    def __new__(cls, kind, words):
+        why = super().__new__(cls, words)
+        why.kind = kind
+        return why
+
+
+WAIT_HINT = N_("Waiting for a child right after fork() (os.waitpid(pid, 0), os.wait()) serves "
              "one client at a time again. Let the parent go straight back to accept(), and "
              "reap children in a SIGCHLD handler (stage 3e).")
 
 
 def hint_for(why, otherwise):
     """The hint for a server seen stuck (`why`, from stuck()), or `otherwise`."""
-    if "blocked in wait" in why:
-        return WAIT_HINT
-    if "asleep" in why:
-        return ("An iterative server that sleeps after each answer (stage 3b) leaves every "
-                "other client waiting in the listen queue. Fork a child per client (stage 3c).")
+    kind = getattr(why, "kind", "")
+    if kind == "wait":
+        return _(WAIT_HINT)
+    if kind == "sleep":
+        return _("An iterative server that sleeps after each answer (stage 3b) leaves every "
+                 "other client waiting in the listen queue. Fork a child per client (stage 3c).")
     return otherwise
 
 
@@ -209,7 +222,7 @@ def asleep(server, longer_than):
     left = observe.sleep_left(server.pid)
     if left is None or left <= longer_than:
         return None
-    return "the server is asleep (time.sleep), %.0f s left" % left
+    return Why("sleep", _("the server is asleep (time.sleep), %.0f s left") % left)
 
 
 @check("no-fd-leak", bound=30, reproduce="""
@@ -232,12 +245,12 @@ def no_fd_leak(run):
         for n in range(first, last + 1):
             exchange = fetch(server, timeout=5, give_up=lambda: stuck(server))
             if not exchange.complete:
-                raise Fail("request %d of 100 got %s%s" % (
-                    n, "an incomplete response" if exchange.raw else "no response",
-                    ": " + exchange.gave_up if exchange.gave_up else " within 5 s"),
+                raise Fail(_("request %d of 100 got %s%s") % (
+                    n, _("an incomplete response") if exchange.raw else _("no response"),
+                    _(": ") + exchange.gave_up if exchange.gave_up else _(" within 5 s")),
                     hint_for(exchange.gave_up,
-                             "The server must go on answering, one request after another. "
-                             "Does it sleep after each answer (stage 3b)?"))
+                             _("The server must go on answering, one request after another. "
+                               "Does it sleep after each answer (stage 3b)?")))
 
     requests(1, 20)
     before = server.num_fds()
@@ -249,10 +262,10 @@ def no_fd_leak(run):
         after = server.num_fds()
     if after > before + 2:
         raise Fail(
-            "the server held %d descriptors after 20 requests and %d after 100" % (before, after),
-            "Every accepted connection is a descriptor. After fork() the parent must close "
-            "its copy of the client socket (the child has its own): stage 3d keeps them all, "
-            "until accept() fails with Too many open files.")
+            _("the server held %d descriptors after 20 requests and %d after 100") % (before, after),
+            _("Every accepted connection is a descriptor. After fork() the parent must close "
+              "its copy of the client socket (the child has its own): stage 3d keeps them all, "
+              "until accept() fails with Too many open files."))
 
 
 @check("fd-limit", bound=40, solo=True, reproduce="""
@@ -272,37 +285,35 @@ def fd_limit(run):
                 clients.append(sock)
                 sock.sendall(REQUEST)
             except OSError as e:
-                refused = e.strerror or "timed out"
+                refused = e.strerror or _("timed out")
                 break
         opened = len(clients)
         time.sleep(0.3)
         sleeping = asleep(server, 5)
         if sleeping:
-            raise Fail("with %d connections open%s, %s: a new request cannot be answered"
-                       % (opened, " (connection %d: %s)" % (opened + 1, refused) if refused
+            raise Fail(_("with %d connections open%s, %s: a new request cannot be answered")
+                       % (opened, _(" (connection %d: %s)") % (opened + 1, refused) if refused
                           else "", sleeping),
-                       "An iterative server that sleeps after each answer (stage 3b) leaves "
-                       "every other client waiting in the listen queue. Fork a child per "
-                       "client (stage 3c).")
+                       hint_for(sleeping, ""))
         if not server.alive():
             raise Fail(
-                "the server died after %d of 300 connections (%s)%s"
+                _("the server died after %d of 300 connections (%s)%s")
                 % (opened, server.exit_description(), run.last_error()),
-                "Under ulimit -n 256 every descriptor counts: the parent must close each "
-                "client socket after fork() (stage 3d keeps them, and accept() fails with "
-                "[Errno 24] Too many open files).")
+                _("Under ulimit -n 256 every descriptor counts: the parent must close each "
+                  "client socket after fork() (stage 3d keeps them, and accept() fails with "
+                  "[Errno 24] Too many open files)."))
         exchange = fetch(server, timeout=15, give_up=lambda: stuck(server))
     finally:
         for sock in clients:
             close(sock)
     if not exchange.complete:
         raise Fail(
-            "with %d connections open%s, a new request got %s%s"
-            % (opened, " (connection %d: %s)" % (opened + 1, refused) if refused else "",
-               "an incomplete response" if exchange.raw else "no response",
-               ": " + exchange.gave_up if exchange.gave_up else " within 15 s"),
-            hint_for(exchange.gave_up, "The server must go on accepting and answering while "
-                                       "many clients are connected."))
+            _("with %d connections open%s, a new request got %s%s")
+            % (opened, _(" (connection %d: %s)") % (opened + 1, refused) if refused else "",
+               _("an incomplete response") if exchange.raw else _("no response"),
+               _(": ") + exchange.gave_up if exchange.gave_up else _(" within 15 s")),
+            hint_for(exchange.gave_up, _("The server must go on accepting and answering while "
+                                         "many clients are connected.")))
     expect_response(exchange)
 
 
@@ -347,16 +358,16 @@ def settle(run, server, holder, before):
         return holder
     new = [p for p in server.children() if p.pid not in before]
     if new:
-        holder = observe.Holder("child", new[0], "a child appeared once the request came")
+        holder = observe.Holder("child", new[0], N_("a child appeared once the request came"))
         run.saw(holder, 1)
     return holder
 
 
 def unknown_holder():
-    return Fail("the server accepted the connection, but within %d s neither a child held it "
-                "nor did the server itself wait on it" % EVIDENCE_BOUND,
-                "Serve each accepted connection at once: fork() a child for it (stage 3c), "
-                "or read from it in the server itself.")
+    return Fail(_("the server accepted the connection, but within %d s neither a child held it "
+                  "nor did the server itself wait on it") % EVIDENCE_BOUND,
+                _("Serve each accepted connection at once: fork() a child for it (stage 3c), "
+                  "or read from it in the server itself."))
 
 
 def state(proc):
@@ -375,30 +386,30 @@ def doing(proc, port):
     threads = observe.threads(pid)
     calls = {t.syscall for t in threads if t.blocked}
     if observe.listening_fds(pid, port) and calls & (observe.ACCEPTS | observe.POLLS):
-        return "accept", "it is back in accept() on its copy of the listening socket"
+        return "accept", _("it is back in accept() on its copy of the listening socket")
     if calls & observe.SLEEPS:
         left = observe.sleep_left(pid)
-        return "sleep", ("it is sleeping (time.sleep), %.0f s left" % left if left is not None
-                         else "it is sleeping (time.sleep)")
+        return "sleep", (_("it is sleeping (time.sleep), %.0f s left") % left if left is not None
+                         else _("it is sleeping (time.sleep)"))
     if calls & observe.WAITS:
-        return "wait", "it is blocked in wait() for a child of its own"
+        return "wait", _("it is blocked in wait() for a child of its own")
     if calls & observe.READS:
-        return "serving", "it is waiting to read from a client"
-    return "running", "it is running"
+        return "serving", _("it is waiting to read from a client")
+    return "running", _("it is running")
 
 
 HINTS = {
-    "accept": ("A child that returns from handling its client runs the parent's loop: it "
+    "accept": N_("A child that returns from handling its client runs the parent's loop: it "
                "calls accept() on its copy of the listening socket and serves other clients "
                "as a second server. Close the listening socket in the child "
                "(listen_socket.close()) and end it with os._exit(0) after serving."),
-    "sleep": ("A child should exit as soon as it has answered; a long sleep in the child "
+    "sleep": N_("A child should exit as soon as it has answered; a long sleep in the child "
               "(stage 3c sleeps 60 s) keeps it, and its client, waiting."),
-    "wait": ("The child waits for processes of its own: it should serve its client and "
+    "wait": N_("The child waits for processes of its own: it should serve its client and "
              "exit with os._exit(0)."),
-    "serving": ("The child is still waiting to read from a client after answering: serve "
+    "serving": N_("The child is still waiting to read from a client after answering: serve "
                 "one request, close the connection and exit with os._exit(0)."),
-    "running": "A child should exit with os._exit(0) as soon as it has answered.",
+    "running": N_("A child should exit with os._exit(0) as soon as it has answered."),
 }
 
 
@@ -435,28 +446,29 @@ def traceback_line(output: str):
     return tail[-1].strip()
 
 
-NO_CHILD = ("the listening process served the connection itself (%s): there is no child "
+NO_CHILD = N_("the listening process served the connection itself (%s): there is no child "
             "to %s")
 
 
 # ---------------------------------------------------------------------------
 
 def see_it(run):
-    return ("See it happen: lab trace %s --svg draws each child, each signal and each reap."
+    return (_("See it happen: lab trace %s --svg draws each child, each signal and each reap.")
             % run.sandbox.submission.name)
 
 
 def handler_ran(run, server):
     """Whether the server has a SIGCHLD handler, and whether it ran."""
     if not observe.catches(server.pid, signal.SIGCHLD):
-        return "the server has no SIGCHLD handler"
+        return _("the server has no SIGCHLD handler")
     counts = run.recorded()
     if counts is None:
-        return "the server has a SIGCHLD handler"
+        return _("the server has a SIGCHLD handler")
     runs = counts["handler_runs"]
-    return ("the server has a SIGCHLD handler, and it ran %d time%s" % (runs, "" if runs == 1
-                                                                      else "s")
-            if runs else "the server has a SIGCHLD handler, but it never ran")
+    if not runs:
+        return _("the server has a SIGCHLD handler, but it never ran")
+    return ngettext("the server has a SIGCHLD handler, and it ran %d time",
+                    "the server has a SIGCHLD handler, and it ran %d times", runs) % runs
 
 
 def reaping_counts(run, zombies, handler):
@@ -464,14 +476,17 @@ def reaping_counts(run, zombies, handler):
     records: "130 exited; its SIGCHLD handler ran 42 times and reaped 42"."""
     counts = run.recorded()
     if not counts or not counts["forked"]:
-        return "it %s a SIGCHLD handler" % ("has" if handler else "has no")
+        return _("it has a SIGCHLD handler") if handler else _("it has no SIGCHLD handler")
     exited = max(counts["forked"], counts["reaped"] + zombies)
     if not handler:
-        return "%d exited, no SIGCHLD handler ran, %d were reaped" % (exited, counts["reaped"])
+        return _("%(exited)d exited, no SIGCHLD handler ran, %(reaped)d were reaped") % {
+            "exited": exited, "reaped": counts["reaped"]}
     runs, reaped = counts["handler_runs"], counts["reaped"]
-    return ("%d exited; its SIGCHLD handler ran %d time%s and reaped %d%s"
-            % (exited, runs, "" if runs == 1 else "s", reaped,
-               ", one child each time" if reaped == runs else ""))
+    said = ngettext("%(exited)d exited; its SIGCHLD handler ran %(runs)d time and reaped "
+                    "%(reaped)d", "%(exited)d exited; its SIGCHLD handler ran %(runs)d times "
+                    "and reaped %(reaped)d", runs) % {"exited": exited, "runs": runs,
+                                                      "reaped": reaped}
+    return said + (_(", one child each time") if reaped == runs else "")
 
 
 @check("reaps", bound=20, reproduce="""
@@ -493,7 +508,7 @@ def reaps(run):
     if holder is None:
         raise unknown_holder()
     if holder.kind == "self":
-        raise Skip(NO_CHILD % (holder.evidence, "reap"))
+        raise Skip(_(NO_CHILD) % (_(holder.evidence), _("reap")))
     child = holder.process
     if holder.kind == "worker":
         # Workers live on; judge the parent by a worker's death instead.
@@ -503,26 +518,26 @@ def reaps(run):
             pass
     running, kind, words = wait_for_exit([child], server.port, 10)
     if running:
-        raise Fail("the child (PID %d) that served the request was still running %safter "
-                   "its response: %s" % (child.pid, "10 s " if kind not in ("accept", "sleep")
-                                          else "", words), HINTS[kind])
+        raise Fail(_("the child (PID %d) that served the request was still running %safter "
+                     "its response: %s") % (child.pid, _("10 s ") if kind not in ("accept", "sleep")
+                                            else "", words), _(HINTS[kind]))
     exited = time.monotonic()
     while state(child) == "zombie" and time.monotonic() < exited + 1.0:
         time.sleep(0.01)
     if state(child) == "zombie":
         raise Fail(
-            "the %s (PID %d) exited but was still a zombie 1 s later: nobody called "
-            "wait() for it (%s)" % ("child" if holder.kind == "child" else "worker, killed,",
-                                    child.pid, handler_ran(run, server)),
-            "An exited child stays a zombie (<defunct> in ps; even kill -9 cannot remove "
-            "it) until its parent collects its status. Install a SIGCHLD handler that "
-            "calls os.wait() (stage 3e).")
+            _("the %s (PID %d) exited but was still a zombie 1 s later: nobody called "
+              "wait() for it (%s)") % (_("child") if holder.kind == "child" else _("worker, killed,"),
+                                       child.pid, handler_ran(run, server)),
+            _("An exited child stays a zombie (<defunct> in ps; even kill -9 cannot remove "
+              "it) until its parent collects its status. Install a SIGCHLD handler that "
+              "calls os.wait() (stage 3e)."))
     died = traceback_line(server.output.text())
     if holder.kind == "child" and died:
-        raise Fail("the child (PID %d) died with an exception: %s" % (child.pid, died),
-                   "After serving, the child must end with os._exit(0). Without it, the "
-                   "child goes on running the parent's loop and fails on its closed "
-                   "listening socket (or on whatever comes next).")
+        raise Fail(_("the child (PID %d) died with an exception: %s") % (child.pid, died),
+                   _("After serving, the child must end with os._exit(0). Without it, the "
+                     "child goes on running the parent's loop and fails on its closed "
+                     "listening socket (or on whatever comes next)."))
 
 
 @check("reaps-burst", bound=60, solo=True, reproduce="""
@@ -546,20 +561,20 @@ def reaps_burst(run):
         second = fetch(server, timeout=10, give_up=lambda: stuck(server))
         if not second.complete:
             raise Fail(
-                "after its first answer %s: 128 clients at once would wait in line"
-                % (second.gave_up or "the server did not answer another request within 10 s"),
-                "An iterative server that sleeps after each answer (stage 3b) serves one "
-                "client a minute. Fork a child per client (stage 3c).")
-        raise Skip(NO_CHILD % (holder.evidence, "reap"))
+                _("after its first answer %s: 128 clients at once would wait in line")
+                % (second.gave_up or _("the server did not answer another request within 10 s")),
+                _("An iterative server that sleeps after each answer (stage 3b) serves one "
+                  "client a minute. Fork a child per client (stage 3c)."))
+        raise Skip(_(NO_CHILD) % (_(holder.evidence), _("reap")))
     gave_up = []
     answered = burst(server, 128, timeout=20,
                      give_up=lambda: gave_up.append(stuck(server)) or gave_up[-1])
     if answered < 128:
         why = gave_up[-1] if gave_up and gave_up[-1] else ""
-        raise Fail("only %d of 128 simultaneous clients were answered%s"
-                   % (answered, ": " + why if why else " within 20 s"),
-                   hint_for(why, "Every client must get its answer: the parent should go "
-                                 "straight back to accept() after fork()."))
+        raise Fail(_("only %d of 128 simultaneous clients were answered%s")
+                   % (answered, _(": ") + why if why else _(" within 20 s")),
+                   hint_for(why, _("Every client must get its answer: the parent should go "
+                                   "straight back to accept() after fork().")))
     children = server.children()
     if holder.kind == "worker":
         # Pre-forked workers live on by design: a worker holds the listening
@@ -567,10 +582,10 @@ def reaps_burst(run):
         children = [p for p in children if not observe.listening_fds(p.pid, server.port)]
     running, kind, words = wait_for_exit(children, server.port, 10)
     if running:
-        raise Fail("%d children were still running %safter 128 simultaneous clients had "
-                   "their answers (the first: %s)"
-                   % (len(running), "10 s " if kind not in ("accept", "sleep") else "",
-                      words), HINTS[kind])
+        raise Fail(_("%d children were still running %safter 128 simultaneous clients had "
+                     "their answers (the first: %s)")
+                   % (len(running), _("10 s ") if kind not in ("accept", "sleep") else "",
+                      words), _(HINTS[kind]))
     # No new child can come now: once no zombie is left, none will be.
     deadline = time.monotonic() + 2
     zombies = [p.pid for p in server.children() if state(p) == "zombie"]
@@ -580,16 +595,16 @@ def reaps_burst(run):
     if zombies:
         handler = observe.catches(server.pid, signal.SIGCHLD)
         raise Fail(
-            "after 128 simultaneous clients, %d children were still zombies 2 s after the "
-            "last one exited: %s" % (len(zombies), reaping_counts(run, len(zombies), handler)),
-            "Standard signals are not queued: when many children exit at once, several "
-            "SIGCHLD collapse into one handler call, and one wait per call (os.wait(), or "
-            "a single os.waitpid()) leaves the rest as zombies. Loop over "
-            "os.waitpid(-1, os.WNOHANG) until it returns (0, 0) (stage 3g). "
-            + see_it(run) if handler else
-            "An exited child stays a zombie until its parent waits for it, and nothing here "
-            "does. Install a SIGCHLD handler that reaps (stage 3e), looping over "
-            "os.waitpid(-1, os.WNOHANG) (stage 3g). " + see_it(run))
+            _("after 128 simultaneous clients, %d children were still zombies 2 s after the "
+              "last one exited: %s") % (len(zombies), reaping_counts(run, len(zombies), handler)),
+            _("Standard signals are not queued: when many children exit at once, several "
+              "SIGCHLD collapse into one handler call, and one wait per call (os.wait(), or "
+              "a single os.waitpid()) leaves the rest as zombies. Loop over "
+              "os.waitpid(-1, os.WNOHANG) until it returns (0, 0) (stage 3g).") + " " +
+            see_it(run) if handler else
+            _("An exited child stays a zombie until its parent waits for it, and nothing here "
+              "does. Install a SIGCHLD handler that reaps (stage 3e), looping over "
+              "os.waitpid(-1, os.WNOHANG) (stage 3g).") + " " + see_it(run))
 
 
 @check("survives-child-kill", bound=25, reproduce="""
@@ -607,7 +622,7 @@ def survives_child_kill(run):
         if holder is None:
             raise unknown_holder()
         if holder.kind == "self":
-            raise Skip(NO_CHILD % (holder.evidence, "kill"))
+            raise Skip(_(NO_CHILD) % (_(holder.evidence), _("kill")))
         workers = len(server.children())
         try:
             holder.process.kill()
@@ -617,20 +632,20 @@ def survives_child_kill(run):
     finally:
         close(sock)
     if not server.alive():
-        raise Fail("the server died when its child was killed (%s)%s"
+        raise Fail(_("the server died when its child was killed (%s)%s")
                    % (server.exit_description(), run.last_error()),
-                   "A child's death sends SIGCHLD to the parent; the handler must not fail "
-                   "(catch ChildProcessError from waitpid when nothing is left).")
+                   _("A child's death sends SIGCHLD to the parent; the handler must not fail "
+                     "(catch ChildProcessError from waitpid when nothing is left)."))
     exchange = fetch(server, timeout=10, give_up=lambda: stuck(server))
     if not exchange.complete:
-        raise Fail("after its child was killed, the server did not answer a new request%s"
-                   % (": " + exchange.gave_up if exchange.gave_up else " within 10 s"),
-                   "The parent must go on accepting whatever happens to a child.")
+        raise Fail(_("after its child was killed, the server did not answer a new request%s")
+                   % (_(": ") + exchange.gave_up if exchange.gave_up else _(" within 10 s")),
+                   _("The parent must go on accepting whatever happens to a child."))
     expect_response(exchange)
     if holder.kind == "worker":
         alive = [p for p in server.children() if state(p) == "running"]
-        run.note("the killed worker was %s" % ("replaced" if len(alive) >= workers
-                                                 else "not replaced"))
+        run.note(_("the killed worker was replaced") if len(alive) >= workers
+                 else _("the killed worker was not replaced"))
 
 
 @check("accepts-while-reaping", bound=35, depends=("serves", "concurrent"), reproduce="""
@@ -650,7 +665,7 @@ def accepts_while_reaping(run):
     try:
         known = {p.pid for p in server.children()}
         second = fetch(server, timeout=5)
-        expect_response(second, "the second client's response")
+        expect_response(second, N_("the second client's response"))
         # Let the second client's child exit and its SIGCHLD be handled; a
         # child that sleeps for long (stage 3c) will not exit: go on.
         new = [p for p in server.children() if p.pid not in known]
@@ -666,12 +681,12 @@ def accepts_while_reaping(run):
         close(silent)
     if not third.complete:
         raise Fail(
-            "a child was still serving a silent client and another child had exited; then a "
-            "new client got %s%s"
-            % ("an incomplete response" if third.raw else "no response",
-               ": " + third.gave_up if third.gave_up else " within 10 s"),
-            "A blocking wait in the SIGCHLD handler (os.wait(), or os.waitpid(-1, 0)) "
-            "reaps the child that exited and then waits for one that is still running, and "
-            "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "
-            "and return when it gives (0, 0) (stage 3g).")
-    expect_response(third, "the third client's response")
+            _("a child was still serving a silent client and another child had exited; then a "
+              "new client got %s%s")
+            % (_("an incomplete response") if third.raw else _("no response"),
+               _(": ") + third.gave_up if third.gave_up else _(" within 10 s")),
+            _("A blocking wait in the SIGCHLD handler (os.wait(), or os.waitpid(-1, 0)) "
+              "reaps the child that exited and then waits for one that is still running, and "
+              "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "
+              "and return when it gives (0, 0) (stage 3g)."))
+    expect_response(third, N_("the third client's response"))

@@ -13,8 +13,9 @@ import traceback
 from pathlib import Path
 
 from . import __version__, netns, pidns
-from . import batch, bundle, prairielearn, progress, rubric, userfiles
+from . import batch, bundle, i18n, prairielearn, progress, rubric, userfiles
 from .formats import FORMATS, classroom
+from .i18n import _, ngettext
 from .report import Report, error_report
 from .runner import TOTAL_SECONDS, grade
 from .sandbox import GraderError, memory_note
@@ -36,35 +37,38 @@ class OutputRefused(UsageError):
 def stage_arg(name):
     stage = find_stage(name)
     if stage is None:
-        raise UsageError("unknown stage %r: choose one of %s (see: lab list)"
+        raise UsageError(_("unknown stage %r: choose one of %s (see: lab list)")
                          % (name, ", ".join(STAGES)))
     return stage
 
 
 def cmd_list(args):
-    print("Let's Build A Web Server, Part 3: the stages\n")
+    print(_("Let's Build A Web Server, Part 3: the stages") + "\n")
     for stage in STAGES.values():
-        print("  %s  %-38s %s" % (stage.id, stage.title, stage.lesson))
-    print("\n  lab show 3a      the exercise text of a stage")
-    print("  lab demo 3a      watch the stage's phenomenon, live")
-    print("  lab check 3a [FILE]   grade your own server")
-    print("  lab trace FILE --svg  see what it does with many clients at once")
-    print("  lab progress     where you stand: every stage, and what comes next")
+        print("  %s  %s %s" % (stage.id, i18n.ljust(_(stage.title), 38), _(stage.lesson)))
+    print("\n  lab show 3a      " + _("the exercise text of a stage"))
+    print("  lab demo 3a      " + _("watch the stage's phenomenon, live"))
+    print("  lab check 3a [FILE]   " + _("grade your own server"))
+    print("  lab trace FILE --svg  " + _("see what it does with many clients at once"))
+    print("  lab progress     " + _("where you stand: every stage, and what comes next"))
     return EXIT_PASS
 
 
 def cmd_show(args):
     stage = stage_arg(args.stage)
-    print(stage.readme.read_text() if stage.readme.exists() else stage.title)
-    print("The reference server: %s" % stage.server)
-    print("lab check %s requires: %s" % (stage.id, ", ".join(stage.required)))
+    readme = stage.readme.with_name("README.zh.md")
+    if i18n.language() != "zh" or not readme.exists():
+        readme = stage.readme
+    print(readme.read_text() if readme.exists() else _(stage.title))
+    print(_("The reference server: %s") % stage.server)
+    print(_("lab check %s requires: %s") % (stage.id, ", ".join(stage.required)))
     return EXIT_PASS
 
 
 def cmd_demo(args):
     stage = stage_arg(args.stage)
     if not stage.demo.exists():
-        raise UsageError("stage %s has no demo yet" % stage.id)
+        raise UsageError(_("stage %s has no demo yet") % stage.id)
     demo = subprocess.Popen([sys.executable, str(stage.demo)] + args.demo_args)
     interrupted_at = None
     while True:
@@ -89,8 +93,8 @@ def default_submission(stage):
                 return candidate
         except OSError:
             pass
-    raise UsageError("no FILE given, and no webserver%s.py here or in work/: "
-                     "lab check %s path/to/your/server.py" % (stage.id, stage.id))
+    raise UsageError(_("no FILE given, and no webserver%s.py here or in work/: "
+                       "lab check %s path/to/your/server.py") % (stage.id, stage.id))
 
 
 def parse_only(text):
@@ -99,7 +103,7 @@ def parse_only(text):
     ids = [c.strip() for c in text.split(",") if c.strip()]
     unknown = [c for c in ids if c not in CHECK_IDS]
     if unknown:
-        raise UsageError("unknown check %s: the checks are %s"
+        raise UsageError(_("unknown check %s: the checks are %s")
                          % (", ".join(unknown), ", ".join(CHECK_IDS)))
     return set(ids)
 
@@ -122,8 +126,8 @@ def cmd_check(args):
     stage = stage_arg(args.stage)
     only = parse_only(args.only)
     if args.github_output and not os.environ.get("GITHUB_OUTPUT"):
-        raise UsageError("--github-output: GITHUB_OUTPUT is not set (GitHub Actions sets it "
-                         "in every step)")
+        raise UsageError(_("--github-output: GITHUB_OUTPUT is not set (GitHub Actions sets it "
+                           "in every step)"))
     machine = args.format != "text"
     # Human text never shares a stream with JSON or XML.
     human = sys.stderr if machine and args.output is None else sys.stdout
@@ -148,12 +152,12 @@ def cmd_check(args):
                            progress=progress, rubric=points, source=source)
             progress.summary(report)
     except KeyboardInterrupt:
-        report = error_report(stage, submission, "interrupted (Ctrl-C)", points)
-        human.write("\nlab: interrupted; the server and everything it started are gone\n")
+        report = error_report(stage, submission, _("interrupted (Ctrl-C)"), points)
+        human.write("\nlab: %s\n" % _("interrupted; the server and everything it started are gone"))
         verdict = False                 # neither recorded nor followed up
     except Exception:
         report = error_report(stage, submission,
-                              "the grader failed: " + traceback.format_exc(limit=5), points)
+                              _("the grader failed: ") + traceback.format_exc(limit=5), points)
         progress.summary(report)
     if machine:
         write_results(FORMATS[args.format]([report], single=True), args.output)
@@ -181,10 +185,11 @@ def cmd_trace(args):
     except SubmissionError as e:
         raise UsageError(str(e))
     human = sys.stderr if args.format == "json" and args.output is None else sys.stdout
-    human.write("lab trace: %s with %d simultaneous client%s%s ...\n"
-                % (server, args.clients or stage.trace_clients,
-                   "" if (args.clients or stage.trace_clients) == 1 else "s",
-                   ", under strace" if args.syscalls else ""))
+    clients = args.clients or stage.trace_clients
+    human.write(ngettext("lab trace: %(server)s with %(clients)d simultaneous client%(how)s ...",
+                         "lab trace: %(server)s with %(clients)d simultaneous clients%(how)s ...",
+                         clients) % {"server": server, "clients": clients,
+                                     "how": _(", under strace") if args.syscalls else ""} + "\n")
     human.flush()
     try:
         result = tracing.trace(stage, server, clients=args.clients,
@@ -203,9 +208,9 @@ def cmd_trace(args):
     if args.svg:
         target = default_svg_path(path) if args.svg is True else Path(args.svg)
         write_results(svg.render(result), target)
-        human.write("lab trace: the picture is in %s%s\n" % (
-            target, " (your work folder: open it in your browser)"
-            if os.environ.get("LAB_IN_CONTAINER") else ""))
+        human.write(_("lab trace: the picture is in %s%s") % (
+            target, _(" (your work folder: open it in your browser)")
+            if os.environ.get("LAB_IN_CONTAINER") else "") + "\n")
     return EXIT_PASS
 
 
@@ -262,7 +267,7 @@ def cmd_grade(args):
     stage = stage_arg(args.stage)
     points = load_rubric(args.rubric)
     if not args.paths:
-        raise UsageError("name the submissions: lab grade --stage 3g PATH...")
+        raise UsageError(_("name the submissions: lab grade --stage 3g PATH..."))
     machine = args.format != "text"
     human = sys.stderr if machine and args.output is None else sys.stdout
     bar = batch.BatchProgress(human)
@@ -271,7 +276,7 @@ def cmd_grade(args):
     try:
         reports, jobs = batch.grade_all(stage, args.paths, args, rubric=points, progress=bar)
     except batch.Interrupted as stop:
-        human.write("\nlab: interrupted; nothing a submission started is left running\n")
+        human.write("\nlab: %s\n" % _("interrupted; nothing a submission started is left running"))
         reports, jobs = stop.reports, stop.jobs
     bar.summary(reports, jobs, time.monotonic() - started)
     writers = dict(FORMATS, csv=batch.write_csv)
@@ -291,70 +296,74 @@ def cmd_grade(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="lab", description="Let's Build A Web Server, Part 3: demos and checks.")
+        prog="lab", description=_("Let's Build A Web Server, Part 3: demos and checks."))
     parser.add_argument("--version", action="version", version="lab " + __version__)
+    parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES),
+                        help=_("the language of what lab says (default: LAB_LANG, else the "
+                               "locale); anywhere on the command line"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="the stages")
+    p = sub.add_parser("list", help=_("the stages"))
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("show", help="the exercise text of a stage")
+    p = sub.add_parser("show", help=_("the exercise text of a stage"))
     p.add_argument("stage")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("demo", help="watch a stage's phenomenon live")
+    p = sub.add_parser("demo", help=_("watch a stage's phenomenon live"))
     p.add_argument("stage")
     p.add_argument("demo_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("check", help="grade a server for a stage")
+    p = sub.add_parser("check", help=_("grade a server for a stage"))
     p.add_argument("stage", help="3a ... 3g")
-    p.add_argument("file", nargs="?", help="your server (default: webserver3X.py here or in work/)")
+    p.add_argument("file", nargs="?", help=_("your server (default: webserver3X.py here or in work/)"))
     add_grading_options(p)
-    p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
-    p.add_argument("-v", "--verbose", action="store_true", help="show all the server printed")
+    p.add_argument("--only", metavar="IDS", help=_("comma-separated check ids to run"))
+    p.add_argument("-v", "--verbose", action="store_true", help=_("show all the server printed"))
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--github-output", action="store_true",
-                   help="also append result=<base64> for GitHub Classroom's reporter "
-                        "to $GITHUB_OUTPUT")
+                   help=_("also append result=<base64> for GitHub Classroom's reporter "
+                          "to $GITHUB_OUTPUT"))
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("progress", help="where you stand: every stage, checked or not")
+    p = sub.add_parser("progress", help=_("where you stand: every stage, checked or not"))
     p.set_defaults(func=progress.cmd_progress)
 
-    p = sub.add_parser("grade", help="grade a whole class: one report per submission")
+    p = sub.add_parser("grade", help=_("grade a whole class: one report per submission"))
     p.add_argument("--stage", required=True, help="3a ... 3g")
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="a submission: a server file, or a folder holding one")
+                   help=_("a submission: a server file, or a folder holding one"))
     add_grading_options(p, formats=["csv"])
     p.add_argument("--jobs", "-j", type=int, default=0,
-                   help="submissions at once (default: two per core, where isolation allows)")
-    p.add_argument("--csv", metavar="FILE", help="also write a CSV of all results")
-    p.add_argument("--json", metavar="FILE", help="also write a JSON of all results")
+                   help=_("submissions at once (default: two per core, where isolation allows)"))
+    p.add_argument("--csv", metavar="FILE", help=_("also write a CSV of all results"))
+    p.add_argument("--json", metavar="FILE", help=_("also write a JSON of all results"))
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("trace", help="see what a server does with simultaneous clients: "
-                                     "children, SIGCHLD, reaps, zombies, on a timeline")
-    p.add_argument("file", help="the server to trace")
-    p.add_argument("--stage", help="the stage it is for (sets the default --clients)")
+    p = sub.add_parser("trace", help=_("see what a server does with simultaneous clients: "
+                                       "children, SIGCHLD, reaps, zombies, on a timeline"))
+    p.add_argument("file", help=_("the server to trace"))
+    p.add_argument("--stage", help=_("the stage it is for (sets the default --clients)"))
     p.add_argument("--clients", type=client_count, default=None,
-                   help="simultaneous clients (default: the stage's, else 1)")
+                   help=_("simultaneous clients (default: the stage's, else 1)"))
     p.add_argument("--svg", nargs="?", const=True, metavar="PATH",
-                   help="also draw the timeline as an SVG picture (default: "
-                        "trace-NAME.svg, in ~/work in the container)")
+                   help=_("also draw the timeline as an SVG picture (default: "
+                          "trace-NAME.svg, in ~/work in the container)"))
     p.add_argument("--syscalls", action="store_true",
-                   help="also trace system calls with strace (it changes the timing)")
+                   help=_("also trace system calls with strace (it changes the timing)"))
     p.add_argument("--format", choices=["text", "json"], default="text")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the result there")
+    p.add_argument("--output", "-o", metavar="FILE", help=_("write the result there"))
     p.add_argument("--port", type=port_number, default=8888,
-                   help="the port the server listens on")
+                   help=_("the port the server listens on"))
     p.set_defaults(func=cmd_trace)
 
-    p = sub.add_parser("gradescope-bundle", help="write a Gradescope autograder zip for a stage")
+    p = sub.add_parser("gradescope-bundle", help=_("write a Gradescope autograder zip for a stage"))
     bundle.add_arguments(p)
     p.set_defaults(func=bundle.cmd_gradescope_bundle)
 
-    p = sub.add_parser("prairielearn", help="PrairieLearn's external grader: grade /grade/student")
+    p = sub.add_parser("prairielearn",
+                       help=_("PrairieLearn's external grader: grade /grade/student"))
     prairielearn.add_arguments(p)
     p.set_defaults(func=prairielearn.cmd_prairielearn)
     return parser
@@ -366,7 +375,7 @@ def client_count(text):
     except ValueError:
         count = 0
     if not 1 <= count <= 1000:
-        raise argparse.ArgumentTypeError("%r is not a number of clients (1 to 1000)" % text)
+        raise argparse.ArgumentTypeError(_("%r is not a number of clients (1 to 1000)") % text)
     return count
 
 
@@ -376,19 +385,19 @@ def port_number(text):
     except ValueError:
         port = 0
     if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError("%r is not a TCP port (1 to 65535)" % text)
+        raise argparse.ArgumentTypeError(_("%r is not a TCP port (1 to 65535)") % text)
     return port
 
 
 def add_grading_options(p, formats=()):
     p.add_argument("--format", choices=sorted(["text"] + list(FORMATS) + list(formats)),
                    default="text")
-    p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write results there, not to stdout")
+    p.add_argument("--rubric", metavar="FILE", help=_("points per check (a TOML file)"))
+    p.add_argument("--output", "-o", metavar="FILE", help=_("write results there, not to stdout"))
     p.add_argument("--port", type=port_number, default=8888,
-                   help="the port the server listens on")
+                   help=_("the port the server listens on"))
     p.add_argument("--timeout", type=float, default=TOTAL_SECONDS,
-                   help="the bound on grading one submission, in seconds")
+                   help=_("the bound on grading one submission, in seconds"))
 
 
 def write_failure(args, message):
@@ -429,7 +438,7 @@ def write_failure(args, message):
             except OutputRefused as e:
                 print("lab: %s" % e, file=sys.stderr)
             except Exception as e:
-                print("lab: cannot write the results: %s" % e, file=sys.stderr)
+                print("lab: " + _("cannot write the results: %s") % e, file=sys.stderr)
     if not grading and wants_github_output(args) and os.environ.get("GITHUB_OUTPUT"):
         try:
             classroom.append_github_output(reports[0])
@@ -460,14 +469,44 @@ def _loose_args(argv):
     return args
 
 
+def take_language(argv):
+    """Take `--lang en|zh` (or --lang=...) from anywhere on the command line
+    (every subcommand has it, a demo's own arguments included); choose the
+    language from it, else from LAB_LANG and the locale. Returns the rest of
+    argv. A child process (a demo, a batch worker) gets it as LAB_LANG."""
+    rest, chosen, words = [], None, iter(argv)
+    for word in words:
+        if word == "--":
+            rest.append(word)
+            rest.extend(words)
+        elif word == "--lang" or word.startswith("--lang="):
+            chosen = word.partition("=")[2] if "=" in word else next(words, "")
+            if chosen not in i18n.LANGUAGES:
+                i18n.use(i18n.from_environment())
+                raise UsageError(_("--lang %r: choose %s") % (chosen, " or ".join(i18n.LANGUAGES)))
+        else:
+            rest.append(word)
+    i18n.use(chosen or i18n.from_environment())
+    if not chosen and os.environ.get("LAB_LANG") and not i18n.normalize(os.environ["LAB_LANG"]):
+        print("lab: " + _("LAB_LANG=%s is neither en nor zh: the locale decides")
+              % os.environ["LAB_LANG"], file=sys.stderr)
+    os.environ["LAB_LANG"] = i18n.language()
+    return rest
+
+
 def main(argv=None):
     """The `lab` command; returns its exit status."""
     # `kill` and a closed terminal clean up like Ctrl-C: servers are killed,
     # results still written.
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        argv = take_language(argv)
+    except UsageError as e:
+        print("lab: %s" % e, file=sys.stderr)
+        return EXIT_ERROR
+    parser = build_parser()
     complaints = io.StringIO()
     try:
         with contextlib.redirect_stderr(complaints):
@@ -476,7 +515,7 @@ def main(argv=None):
         sys.stderr.write(complaints.getvalue())
         if e.code:
             lines = complaints.getvalue().strip().splitlines()
-            write_failure(_loose_args(argv), "usage error: %s" % (lines[-1] if lines else
+            write_failure(_loose_args(argv), _("usage error: %s") % (lines[-1] if lines else
                                                                    "lab " + " ".join(argv)))
         return EXIT_ERROR if e.code else EXIT_PASS
     sys.stderr.write(complaints.getvalue())
@@ -493,10 +532,10 @@ def main(argv=None):
             write_failure(args, str(e))
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("\nlab: interrupted", file=sys.stderr)
-        write_failure(args, "interrupted (Ctrl-C)")
+        print("\nlab: %s" % _("interrupted"), file=sys.stderr)
+        write_failure(args, _("interrupted (Ctrl-C)"))
         return EXIT_ERROR
     except Exception:
         traceback.print_exc()
-        write_failure(args, "the grader failed: " + traceback.format_exc(limit=5))
+        write_failure(args, _("the grader failed: ") + traceback.format_exc(limit=5))
         return EXIT_ERROR

@@ -13,6 +13,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+from .i18n import N_
+
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\nUser-Agent: lab-check\r\n\r\n"
 BODY = b"Hello, World!"
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
@@ -142,7 +144,7 @@ def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -
             sock.sendall(REQUEST)
             read(sock, exchange, deadline, until_closed, give_up)
     except socket.timeout:
-        exchange.error = "timed out"
+        exchange.error = N_("timed out")
     except OSError as e:
         exchange.error = e.strerror or str(e)
     finally:
@@ -164,7 +166,7 @@ def _connect_unless(server, deadline, give_up, exchange):
                 raise
             exchange.gave_up = give_up() or ""
             if exchange.gave_up:
-                exchange.error = "not connected"
+                exchange.error = N_("not connected")
                 return None
 
 

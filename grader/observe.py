@@ -17,6 +17,8 @@ import time
 
 import psutil
 
+from .i18n import N_
+
 # System call numbers (the first field of /proc/TID/syscall), per machine.
 _SYSCALLS = {
     "x86_64": {
@@ -301,12 +303,12 @@ def find_holder(server_proc, inode, known_before, port):
         return None
     for thread in own_threads:
         if thread.blocked and thread.syscall in READS and thread.args and thread.args[0] in fds:
-            return Holder("self", evidence="it reads from the connection", inode=inode)
+            return Holder("self", evidence=N_("it reads from the connection"), inode=inode)
     if any(epoll_watches(pid, fd) for fd in fds) and \
             any(t.blocked and t.syscall in POLLS for t in own_threads):
-        return Holder("self", evidence="its event loop watches the connection", inode=inode)
+        return Holder("self", evidence=N_("its event loop watches the connection"), inode=inode)
     if own_threads and all(t.blocked and t.syscall in IDLE for t in own_threads):
-        return Holder("self", evidence="it holds the connection and waits for more work",
+        return Holder("self", evidence=N_("it holds the connection and waits for more work"),
                       inode=inode)
     return None
 

@@ -41,6 +41,7 @@ from . import identity, rubric
 from .batch import report_from_dict
 from .formats.gradescope import check_details, clean, number, server_tail
 from .progress import NEXT
+from .i18n import _
 from .runner import NOT_COMPILING, TOTAL_SECONDS
 from .stages import REPO_ROOT, STAGES, find_stage
 from .submission import SubmissionError, find_server
@@ -61,11 +62,11 @@ def grade_root() -> Path:
 
 
 def add_arguments(p):
-    p.add_argument("--stage", help="the stage to grade (default: params.stage in data.json)")
+    p.add_argument("--stage", help=_("the stage to grade (default: params.stage in data.json)"))
     p.add_argument("--timeout", type=float, default=QUESTION_TIMEOUT,
-                   help="the question's timeout in seconds: grading stops %d s before it "
-                        "(default %d, PrairieLearn's)" % (MARGIN_SECONDS, QUESTION_TIMEOUT))
-    p.add_argument("--rubric", metavar="FILE", help="points per check (a TOML file)")
+                   help=_("the question's timeout in seconds: grading stops %d s before it "
+                          "(default %d, PrairieLearn's)") % (MARGIN_SECONDS, QUESTION_TIMEOUT))
+    p.add_argument("--rubric", metavar="FILE", help=_("points per check (a TOML file)"))
 
 
 # -- results.json -------------------------------------------------------------
@@ -284,7 +285,7 @@ def grade(args) -> dict:
         return failed(why or "it left no report", text)
     report = report_from_dict(data)
     serves = next((c for c in report.checks if c.id == "serves"), None)
-    if serves and serves.status == "fail" and serves.message.startswith(NOT_COMPILING):
+    if serves and serves.status == "fail" and serves.message.startswith((NOT_COMPILING, _(NOT_COMPILING))):
         return not_gradable(serves.message + ("\n" + serves.hint if serves.hint else ""))
     if why and report.status == "error" and not report.message:
         report.message = why

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field, asdict
 
+from .i18n import _
+
 
 @dataclass
 class CheckResult:
@@ -42,7 +44,7 @@ class Report:
             errors = [c.id for c in required if c.status == "error"]
             if errors:
                 self.status = "error"
-                self.message = self.message or "could not run: " + ", ".join(errors)
+                self.message = self.message or _("could not run: ") + ", ".join(errors)
             else:
                 ok = all(c.status == "pass" or (c.status == "skip" and c.credited)
                          for c in required)

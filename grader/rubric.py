@@ -13,6 +13,7 @@ import errno
 import tomllib
 
 from . import userfiles
+from .i18n import _
 from .stages import CHECK_IDS
 
 MAX_BYTES = 1 << 20
@@ -36,9 +37,9 @@ def read(path):
         data = userfiles.read_bytes(path, MAX_BYTES)
     except OSError as e:
         if e.errno == errno.EFBIG:
-            raise RubricError("the rubric %s is larger than 1 MiB (%s): is it a rubric?"
+            raise RubricError(_("the rubric %s is larger than 1 MiB (%s): is it a rubric?")
                               % (path, e.strerror))
-        raise RubricError("cannot read the rubric %s: %s" % (path, e.strerror))
+        raise RubricError(_("cannot read the rubric %s: %s") % (path, e.strerror))
     return data
 
 
@@ -47,18 +48,18 @@ def parse(raw, path):
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise RubricError("the rubric %s is not text (UTF-8 TOML)" % path)
+        raise RubricError(_("the rubric %s is not text (UTF-8 TOML)") % path)
     except tomllib.TOMLDecodeError as e:
-        raise RubricError("the rubric %s is not valid TOML: %s" % (path, e))
+        raise RubricError(_("the rubric %s is not valid TOML: %s") % (path, e))
     points = data.get("points", {})
     if not isinstance(points, dict):
-        raise RubricError("the rubric %s: [points] must be a table of check = number" % path)
+        raise RubricError(_("the rubric %s: [points] must be a table of check = number") % path)
     unknown = [k for k in points if k not in CHECK_IDS]
     if unknown:
-        raise RubricError("the rubric %s names unknown checks: %s (the checks are %s)"
+        raise RubricError(_("the rubric %s names unknown checks: %s (the checks are %s)")
                           % (path, ", ".join(unknown), ", ".join(CHECK_IDS)))
     for check_id, value in points.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise RubricError("the rubric %s: points for %s must be a number >= 0, not %r"
+            raise RubricError(_("the rubric %s: points for %s must be a number >= 0, not %r")
                               % (path, check_id, value))
     return dict(points)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import identity, netns, observe
 from .checks import CHECKS, Fail, Skip
+from .i18n import N_, _
 from .report import CheckResult, Report
 from .sandbox import GraderError, Sandbox
 from .stages import CLIENT3
@@ -19,7 +20,7 @@ from .trace.record import HookLog
 
 STARTUP_SECONDS = 5          # from launch until the server listens
 TOTAL_SECONDS = 120          # per submission
-NOT_COMPILING = "the file does not compile: "   # how `serves` begins for a syntax error
+NOT_COMPILING = N_("the file does not compile: ")   # how `serves` begins for a syntax error
 
 
 class Run:
@@ -45,8 +46,8 @@ class Run:
         owner = self.sandbox.port_owner()
         if owner:
             raise GraderError(
-                "port %d is already in use by %s: stop that server (Ctrl-C in its terminal, "
-                "or kill it) and run lab check again" % (self.sandbox.port, owner))
+                _("port %d is already in use by %s: stop that server (Ctrl-C in its terminal, "
+                  "or kill it) and run lab check again") % (self.sandbox.port, owner))
         launch = {}
         if recorded:
             self.hook = HookLog()
@@ -60,17 +61,17 @@ class Run:
         server, port = self.server, self.sandbox.port
         if not server.alive():
             time.sleep(0.1)     # let the last words drain
-            return ("the server %s before it listened on port %d%s"
+            return (_("the server %s before it listened on port %d%s")
                     % (server.exit_description(), port, self.last_error()),
-                    "Run it by hand (python3 %s) and read the error. A server must call "
-                    "listen() and then loop over accept() forever." % self.sandbox.submission.name)
+                    _("Run it by hand (python3 %s) and read the error. A server must call "
+                      "listen() and then loop over accept() forever.") % self.sandbox.submission.name)
         others = sorted({p for _, p in server.listening()})
         if others:
-            return ("the server listens on port %s, not on port %d"
+            return (_("the server listens on port %s, not on port %d")
                     % (", ".join(map(str, others)), port),
-                    "The article's servers use port 8888: SERVER_ADDRESS = ('', 8888).")
-        return ("the server did not listen on port %d within %d s" % (port, STARTUP_SECONDS),
-                "Bind to ('', 8888) and call listen() at start-up.")
+                    _("The article's servers use port 8888: SERVER_ADDRESS = ('', 8888)."))
+        return (_("the server did not listen on port %d within %d s") % (port, STARTUP_SECONDS),
+                _("Bind to ('', 8888) and call listen() at start-up."))
 
     def last_error(self):
         """The last line the server printed, if it looks like an error."""
@@ -114,16 +115,16 @@ def run_check(fn, sandbox, bound):
             outcome.update(status="skip", message=s.reason, credited=s.credited)
         except (ConnectionError, socket.timeout) as e:
             # refused, reset or unanswered: the server's doing, not the grader's
-            outcome.update(status="fail", message="connecting to the server failed: %s"
-                           % (e.strerror or str(e) or "timed out"),
-                           hint="The server listened, then stopped taking connections on "
-                                "port 8888: did it crash, close its listening socket, or "
-                                "leave its listen queue full without calling accept()?")
+            outcome.update(status="fail", message=_("connecting to the server failed: %s")
+                           % (e.strerror or str(e) or _("timed out")),
+                           hint=_("The server listened, then stopped taking connections on "
+                                  "port 8888: did it crash, close its listening socket, or "
+                                  "leave its listen queue full without calling accept()?"))
         except GraderError as e:
             outcome.update(status="error", message=str(e))
         except Exception:
             outcome.update(status="error",
-                           message="the grader failed: " + traceback.format_exc(limit=3))
+                           message=_("the grader failed: ") + traceback.format_exc(limit=3))
 
     worker = threading.Thread(target=body, daemon=True, name="check-" + fn.id)
     worker.start()
@@ -136,8 +137,8 @@ def run_check(fn, sandbox, bound):
         outcome["message"] = str(e)
     if timed_out:
         worker.join(5)
-        outcome = {"status": "fail", "message": "timed out after %d s" % bound,
-                   "hint": "The server kept this check waiting past its bound."}
+        outcome = {"status": "fail", "message": _("timed out after %d s") % bound,
+                   "hint": _("The server kept this check waiting past its bound.")}
     output = run.server.output.text() if run.server else ""
     return outcome, output, run
 
@@ -146,8 +147,8 @@ def _result(stage, check_id, points, submission, port):
     fn = CHECKS[check_id]
     required = check_id in stage.required
     return CheckResult(
-        id=check_id, description=fn.description, required=required, status="skip",
-        reproduce=fn.reproduce.format(file=shlex.quote(str(submission)),
+        id=check_id, description=_(fn.description), required=required, status="skip",
+        reproduce=_(fn.reproduce).format(file=shlex.quote(str(submission)),
                                       client3=shlex.quote(str(CLIENT3)), port=port),
         max_points=points.get(check_id, 1) if required else 0)
 
@@ -167,8 +168,8 @@ def _unmet_dependency(check_id, done):
 
 def _skip_for(dep):
     if dep == "serves":
-        return "skipped: the server does not serve GET /hello (see 'serves')"
-    return "skipped: it builds on '%s', which did not pass (see '%s')" % (dep, dep)
+        return _("skipped: the server does not serve GET /hello (see 'serves')")
+    return _("skipped: it builds on '%s', which did not pass (see '%s')") % (dep, dep)
 
 
 class _Ordered:
@@ -210,9 +211,9 @@ def _not_compiling(report, stage, ids, points, syntax, submission, port, progres
         result = _result(stage, check_id, points, submission, port)
         if check_id == "serves":
             result.status = "fail"
-            result.message = NOT_COMPILING + syntax
-            result.hint = ("Python stops before the server starts. Run python3 %s to see the "
-                           "error, and compare with the article's code." % Path(submission).name)
+            result.message = _(NOT_COMPILING) + syntax
+            result.hint = (_("Python stops before the server starts. Run python3 %s to see the "
+                             "error, and compare with the article's code.") % Path(submission).name)
         else:
             dep = _unmet_dependency(check_id, done) or "serves"
             result.message = _skip_for(dep)
@@ -272,7 +273,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
             result.message = _skip_for(dep)
         elif left < 1:
             result.status = "fail"
-            result.message = "not run: the submission's time bound (%d s) ran out" % total
+            result.message = _("not run: the submission's time bound (%d s) ran out") % total
         else:
             try:
                 sandbox = shared or Sandbox(Path(submission), port=port,
@@ -326,7 +327,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
                     # the grader's own fault: the check is an error, never a hang
                     result = _result(stage, check_id, points, submission, port)
                     result.status = "error"
-                    result.message = "the grader failed: " + traceback.format_exc(limit=3)
+                    result.message = _("the grader failed: ") + traceback.format_exc(limit=3)
                 with lock:
                     done[check_id] = result
                     del running[check_id]

@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from . import identity, netns, observe
+from .i18n import _
 
 PR_SET_CHILD_SUBREAPER = 36
 LAUNCHER = Path(__file__).with_name("_launch.py")
@@ -101,8 +102,8 @@ def python_for(uid=None) -> str:
         except subprocess.TimeoutExpired:
             probe.kill()
             probe.wait()
-    raise GraderError("no Python 3 interpreter that the server's user can run: "
-                      "install python3, or set LAB_PYTHON to one")
+    raise GraderError(_("no Python 3 interpreter that the server's user can run: "
+                        "install python3, or set LAB_PYTHON to one"))
 
 
 def become_subreaper():
@@ -202,10 +203,10 @@ class Server:
     def exit_description(self) -> str:
         code = self.popen.poll()
         if code is None:
-            return "still running"
+            return _("still running")
         if code < 0:
-            return "killed by %s" % _signal_name(-code)
-        return "exited with status %d" % code
+            return _("killed by %s") % _signal_name(-code)
+        return _("exited with status %d") % code
 
     def children(self):
         """The server's direct children, zombies included."""
@@ -247,9 +248,9 @@ class Server:
                 if not _is_alive(proc):
                     continue
                 raise GraderError(
-                    "the grader may not inspect the server's sockets (/proc/%d/fd: permission "
-                    "denied); in a container, add the SYS_PTRACE capability (compose.yaml has "
-                    "it)" % proc.pid)
+                    _("the grader may not inspect the server's sockets (/proc/%d/fd: permission "
+                      "denied); in a container, add the SYS_PTRACE capability (compose.yaml has "
+                      "it)") % proc.pid)
         return found
 
     def wait_listening(self, timeout: float):
@@ -416,7 +417,7 @@ class Sandbox:
             if conn.status == psutil.CONN_LISTEN and conn.laddr.port == self.port:
                 try:
                     proc = psutil.Process(conn.pid) if conn.pid else None
-                    return "PID %d (%s)" % (proc.pid, " ".join(proc.cmdline())) if proc else "another process"
+                    return "PID %d (%s)" % (proc.pid, " ".join(proc.cmdline())) if proc else _("another process")
                 except psutil.Error:
                     return "PID %s" % conn.pid
         return None
@@ -517,7 +518,7 @@ class Sandbox:
                 break
             time.sleep(0.01)
         if left:
-            raise GraderError("could not kill the server's processes: %s"
+            raise GraderError(_("could not kill the server's processes: %s")
                               % ", ".join(str(p.pid) for p in left))
 
     def _reap(self, server):

@@ -4,6 +4,7 @@ import errno
 from pathlib import Path
 
 from . import userfiles
+from .i18n import _
 
 MAX_BYTES = 1 << 20
 
@@ -24,13 +25,13 @@ def read_server(path, stage):
     try:
         return _read_server(Path(path), stage)
     except OSError as e:
-        raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
+        raise SubmissionError(_("%s: cannot read it (%s)") % (path, e.strerror))
 
 
 def _read_server(path, stage):
     found = userfiles.look(path)
     if found["kind"] == "missing":
-        raise SubmissionError("%s: no such file or folder" % path)
+        raise SubmissionError(_("%s: no such file or folder") % path)
     if found["kind"] == "dir":
         files = [path / name for name in found.get("py_files", [])]
         named = [p for p in files if p.name == "webserver%s.py" % stage.id]
@@ -39,29 +40,29 @@ def _read_server(path, stage):
         elif len(files) == 1:
             path = files[0]
         elif not files:
-            raise SubmissionError("%s: the folder holds no .py file" % path)
+            raise SubmissionError(_("%s: the folder holds no .py file") % path)
         else:
             raise SubmissionError(
-                "%s: the folder holds %d .py files (%s); name the server webserver%s.py"
+                _("%s: the folder holds %d .py files (%s); name the server webserver%s.py")
                 % (path, len(files), ", ".join(p.name for p in files[:5]), stage.id))
     elif found["kind"] != "file":
-        raise SubmissionError("%s: not a regular file" % path)
+        raise SubmissionError(_("%s: not a regular file") % path)
     try:
         data = userfiles.read_bytes(path, MAX_BYTES)
     except OSError as e:
         if e.errno == errno.EINVAL:         # swapped for something else meanwhile
-            raise SubmissionError("%s: not a regular file" % path)
+            raise SubmissionError(_("%s: not a regular file") % path)
         if e.errno == errno.EFBIG:
-            raise SubmissionError("%s: %s is too large for a server's source (1 MiB at most)"
+            raise SubmissionError(_("%s: %s is too large for a server's source (1 MiB at most)")
                                   % (path, e.strerror))
-        raise SubmissionError("%s: cannot read it (%s)" % (path, e.strerror))
+        raise SubmissionError(_("%s: cannot read it (%s)") % (path, e.strerror))
     try:
         if b"\0" in data:
             raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
         data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SubmissionError("%s: not a Python source file (it holds binary data); "
-                              "hand in the .py file itself" % path)
+        raise SubmissionError(_("%s: not a Python source file (it holds binary data); "
+                                "hand in the .py file itself") % path)
     return path, data
 
 
@@ -76,12 +77,12 @@ def compile_error(path: Path, source: bytes = None):
         source = (path.read_bytes() if source is None else source).replace(b"\r\n", b"\n")
         compile(source, path.name, "exec", dont_inherit=True)
     except SyntaxError as e:
-        where = "line %s" % e.lineno if e.lineno else "somewhere"
+        where = _("line %s") % e.lineno if e.lineno else _("somewhere")
         return "%s: %s" % (where, e.msg)
     except ValueError as e:
         return str(e)
     except (RecursionError, MemoryError) as e:
         # a small file can nest deeper than Python's compiler goes; Python
         # itself fails the same way when it runs the file
-        return "nested too deeply for Python to compile it (%s)" % type(e).__name__
+        return _("nested too deeply for Python to compile it (%s)") % type(e).__name__
     return None

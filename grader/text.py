@@ -3,7 +3,12 @@
 import sys
 import textwrap
 
+from . import i18n
+from .i18n import _, N_
 from .sandbox import printable
+
+
+STATUSES = [N_("pass"), N_("fail"), N_("FAIL"), N_("skip"), N_("error")]     # the labels
 
 
 class Style:
@@ -27,8 +32,7 @@ def indent(text, prefix="    "):
 
 
 def wrap(label, text, prefix="    "):
-    return textwrap.fill(printable(text), width=100, initial_indent=prefix + label,
-                         subsequent_indent=prefix + " " * len(label))
+    return i18n.fill(printable(text), 100, prefix + label, prefix + " " * i18n.width(label))
 
 
 class Progress:
@@ -46,10 +50,10 @@ class Progress:
 
     def header(self, stage, submission, isolated):
         self.write("lab check %s %s  (%s: %s)" % (stage.id, printable(str(submission)),
-                                                 stage.id, stage.title))
+                                                 stage.id, _(stage.title)))
         if not isolated:
-            self.write("  (no private network namespace here: the server runs on this "
-                       "machine's port 8888, one check at a time)")
+            self.write("  " + _("(no private network namespace here: the server runs on this "
+                                "machine's port 8888, one check at a time)"))
 
     def started(self, result):
         self.stream.write("== %s == " % result.id)
@@ -58,8 +62,8 @@ class Progress:
     def finished(self, r):
         label = r.status if r.status != "fail" or not r.required else "FAIL"
         note = "" if r.required or r.status in ("pass", "skip") else \
-            ", not required at %s" % self.stage.id
-        line = "%s %s%s (%.1fs)" % (self.style.mark(r.status), label, note, r.seconds)
+            _(", not required at %s") % self.stage.id
+        line = "%s %s%s (%.1fs)" % (self.style.mark(r.status), _(label), note, r.seconds)
         if r.status == "skip":
             line += ": " + printable(r.message)
         self.write(line)
@@ -68,32 +72,32 @@ class Progress:
 
     def details(self, r):
         self.write(wrap("", r.description))
-        self.write(wrap("seen: ", r.message))
+        self.write(wrap(_("seen: "), r.message))
         if r.hint:
-            self.write(wrap("hint: ", r.hint))
+            self.write(wrap(_("hint: "), r.hint))
         if not r.required:
-            self.write("    (this check shows what a later stage fixes)")
+            self.write("    " + _("(this check shows what a later stage fixes)"))
         if r.reproduce:
-            self.write("    try it by hand:")
+            self.write("    " + _("try it by hand:"))
             self.write(indent(r.reproduce, "      $ "))
         if r.output.strip():
             lines = r.output.strip("\n").splitlines()
             shown = lines if self.verbose else lines[-12:]
-            self.write("    the server printed%s:" % (
-                "" if len(shown) == len(lines) else " (last %d lines; -v for all)" % len(shown)))
+            self.write("    " + (_("the server printed:") if len(shown) == len(lines) else
+                                 _("the server printed (last %d lines; -v for all):") % len(shown)))
             self.write(indent("\n".join(shown), "      | "))
 
     def summary(self, report):
         if report.status == "error" and not report.checks:
-            self.write("lab: cannot grade it: %s" % printable(report.message))
+            self.write("lab: " + _("cannot grade it: ") + printable(report.message))
             return
         required = [c for c in report.checks if c.required]
         passed = sum(c.status == "pass" or (c.status == "skip" and c.credited)
                      for c in required)
         self.write("")
-        self.write("%s: %d of %d required checks pass, score %s/%s: %s" % (
+        self.write(_("%s: %d of %d required checks pass, score %s/%s: %s") % (
             report.stage, passed, len(required), _n(report.score), _n(report.max_score),
-            {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[report.status]))
+            {"pass": _("PASS"), "fail": _("FAIL"), "error": _("ERROR")}[report.status]))
         if report.status == "error" and report.message:
             self.write(wrap("", report.message, "  "))
 

@@ -43,7 +43,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -60,6 +59,8 @@ REPO_ROOT = LABS_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from grader import i18n  # noqa: E402
+from grader.i18n import _, N_, ngettext  # noqa: E402
 from grader.identity import (claim_server_uid, client_uid,  # noqa: E402
                              drop_privileges_argv, is_root, server_python)
 from grader.sandbox import GraderError  # noqa: E402
@@ -76,7 +77,7 @@ DEADLINE = 100                    # s: a demo that runs longer is stopped (~20 s
 
 # For the burst demos (3f, 3g): why the output goes to files, and the
 # lines of client3.py to fold.
-BURST_OUTPUT_NOTE = ("The server's output goes to server.log and client3.py's to /dev/null. "
+BURST_OUTPUT_NOTE = N_("The server's output goes to server.log and client3.py's to /dev/null. "
               "Printing 128 requests (and 128 lines of client3.py) to a terminal would flood "
               "the screen, and it also spreads the burst out: every write to a terminal "
               "takes its turn, so the processes line up and fewer children exit at the same "
@@ -156,8 +157,9 @@ class Screen:
     def _summary(self, name):
         hidden = self.hidden.pop(name, 0)
         if hidden:
-            self._emit(name, "... {} more line{} like these, not shown ...\n".format(
-                hidden, "s" if hidden > 1 else ""))
+            self._emit(name, ngettext("... {} more line like these, not shown ...",
+                                      "... {} more lines like these, not shown ...",
+                                      hidden).format(hidden) + "\n")
 
     def _flush_held(self, name):
         self._summary(name)
@@ -202,8 +204,7 @@ class Screen:
             if not wrap:
                 lines = [indent + paragraph]
             else:
-                lines = textwrap.wrap(paragraph, 100, initial_indent=indent,
-                                      subsequent_indent=indent) or [""]
+                lines = i18n.wrap(paragraph, 100, indent, indent) or [""]
             for line in lines:
                 self.stream.write((self._style(line, style) if style else line) + "\n")
         self.stream.flush()
@@ -248,7 +249,7 @@ class Terminal:
         self.pid = self.child.pid
         self.closed = False
         demo.terminals.append(self)
-        self.wait_prompt(15, "the {} shell's first prompt".format(name))
+        self.wait_prompt(15, _("the {} shell's first prompt").format(name))
         # from now on, show what it prints; its first prompt shows with the
         # first command typed into it
         self.child.logfile_read = TerminalLog(demo.screen, name)
@@ -258,7 +259,7 @@ class Terminal:
     def run(self, command, timeout=10, what=None):
         """Type `command`, wait for the prompt to come back; return its output."""
         self.child.sendline(command)
-        return self.wait_prompt(timeout, what or "`{}` to finish".format(command))
+        return self.wait_prompt(timeout, what or _("`{}` to finish").format(command))
 
     def start(self, command):
         """Type `command` and do not wait: it keeps running in this terminal."""
@@ -268,7 +269,7 @@ class Terminal:
         """Ctrl-C the foreground job and wait for the prompt (and for the
         job's processes to be gone)."""
         self.child.sendintr()
-        out = self.wait_prompt(timeout, "the prompt after Ctrl-C in the {} terminal".format(self.name))
+        out = self.wait_prompt(timeout, _("the prompt after Ctrl-C in the {} terminal").format(self.name))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             if not [p for p in self.processes() if p.pid != self.pid and
@@ -299,11 +300,11 @@ class Terminal:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.demo.not_reproduced(
-                        expected + " (waited {:g} s)".format(timeout), self.tail())
+                        expected + _(" (waited {:g} s)").format(timeout), self.tail())
                 self.demo.pump(min(0.1, remaining))
             except pexpect.EOF:
                 self.closed = True
-                self.demo.not_reproduced(expected, "the {} terminal closed: {}".format(
+                self.demo.not_reproduced(expected, _("the {} terminal closed: {}").format(
                     self.name, self.tail()))
 
     def expect_nothing(self, pattern, seconds, expected):
@@ -313,7 +314,7 @@ class Terminal:
         while True:
             try:
                 self.child.expect([regex], timeout=0)
-                self.demo.not_reproduced(expected, "it printed {!r}".format(self.child.after))
+                self.demo.not_reproduced(expected, _("it printed {!r}").format(self.child.after))
             except pexpect.TIMEOUT:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -321,7 +322,7 @@ class Terminal:
                 self.demo.pump(min(0.1, remaining))
             except pexpect.EOF:
                 self.closed = True
-                self.demo.not_reproduced(expected, "the {} terminal closed".format(self.name))
+                self.demo.not_reproduced(expected, _("the {} terminal closed").format(self.name))
 
     def drain(self):
         """Read whatever the terminal printed (shown live, kept for expect)."""
@@ -343,7 +344,7 @@ class Terminal:
     def tail(self, chars=400):
         text = (self.child.before or "") + (self.child.buffer or "")
         text = text.replace("\r", "").strip()
-        return repr(text[-chars:]) if text else "nothing"
+        return repr(text[-chars:]) if text else _("nothing")
 
     # -- processes
     def processes(self):
@@ -383,8 +384,8 @@ class Terminal:
                 return roots[0]
             if time.monotonic() >= deadline:
                 self.demo.not_reproduced(
-                    "a {} process in the {} terminal".format(script or name, self.name),
-                    "none is running; the terminal shows {}".format(self.tail()))
+                    _("a {} process in the {} terminal").format(script or name, self.name),
+                    _("none is running; the terminal shows {}").format(self.tail()))
             self.demo.pause(0.1)
 
 
@@ -416,7 +417,7 @@ class Demo:
         self.step_no += 1
         self.screen.say("")
         elapsed = "[{:.0f} s]".format(time.monotonic() - self.started)
-        self.screen.say("--- Step {}: {} ".format(self.step_no, text).ljust(72, "-")
+        self.screen.say(i18n.ljust(_("--- Step {}: {} ").format(self.step_no, text), 72, "-")
                         + " " + elapsed, "1;36")
 
     def explain(self, text):
@@ -429,7 +430,7 @@ class Demo:
         self.screen.say(text, None, indent="  .. ")
 
     def not_reproduced(self, expected, seen):
-        raise PhenomenonNotReproduced("expected {}; saw {}".format(expected, seen))
+        raise PhenomenonNotReproduced(_("expected {}; saw {}").format(expected, seen))
 
     def check(self, condition, expected, seen):
         if not condition:
@@ -504,16 +505,21 @@ class Demo:
         parser.add_argument(
             "--fast", action="store_true",
             default=os.environ.get("LAB_DEMO_FAST", "") not in ("", "0"),
-            help="shorten the servers' sleeps (LAB_SLEEP) where the demo "
-                 "would otherwise wait (also LAB_DEMO_FAST=1)")
+            help=_("shorten the servers' sleeps (LAB_SLEEP) where the demo "
+                   "would otherwise wait (also LAB_DEMO_FAST=1)"))
+        parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES),
+                            help=_("the language of the narration (default: LAB_LANG, "
+                                   "else the locale)"))
         args = parser.parse_args(argv)
+        if args.lang:
+            i18n.use(args.lang)
         self.fast = args.fast
         return args
 
     def setup(self):
         for tool in ("bash",) + (("setpriv",) if is_root() else ()):
             if shutil.which(tool) is None:
-                raise EnvironmentProblem("`{}` is not installed".format(tool))
+                raise EnvironmentProblem(_("`{}` is not installed").format(tool))
         if is_root():
             # the first server uid no `lab check` (nor another demo) holds:
             # a grader kills every process of its uid, and RLIMIT_NPROC
@@ -582,10 +588,10 @@ class Demo:
 
     def who(self):
         if is_root():
-            return ("You are root, so the server and observer terminals run as the "
-                    "unprivileged uid {} (like `lab check`), the client terminals as uid {} "
-                    "(labclient).".format(self.server_uid, client_uid()))
-        return "You are uid {}: every terminal runs as you.".format(os.getuid())
+            return _("You are root, so the server and observer terminals run as the "
+                     "unprivileged uid {} (like `lab check`), the client terminals as uid {} "
+                     "(labclient).").format(self.server_uid, client_uid())
+        return _("You are uid {}: every terminal runs as you.").format(os.getuid())
 
     # ----------------------------------------------------------- port 8888 --
     def listeners(self):
@@ -609,12 +615,12 @@ class Demo:
             if not pids and self._can_bind():
                 return
             if not said:
-                self.note("port {} is in use by {}: waiting up to {} s for it".format(
+                self.note(_("port {} is in use by {}: waiting up to {} s for it").format(
                     PORT, self._describe(pids), timeout))
                 said = True
             if time.monotonic() >= deadline:
                 raise EnvironmentProblem(
-                    "port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)".format(
+                    _("port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)").format(
                         PORT, self._describe(pids), PORT))
             time.sleep(0.2)
 
@@ -635,15 +641,15 @@ class Demo:
         names = []
         for pid in pids:
             if pid is None:
-                names.append("a process of another user (run as root to see it)")
+                names.append(_("a process of another user (run as root to see it)"))
                 continue
             try:
                 proc = psutil.Process(pid)
-                names.append("PID {} ({}, user {}: {})".format(
+                names.append(_("PID {} ({}, user {}: {})").format(
                     pid, proc.name(), proc.username(), " ".join(proc.cmdline())[:120]))
             except psutil.Error:
                 names.append("PID {}".format(pid))
-        return ", ".join(names) or "another program"
+        return ", ".join(names) or _("another program")
 
     def start_server(self, term, command, script, banner=True, timeout=15):
         """Type `command` (which runs `script`) in `term`; wait until the
@@ -661,7 +667,7 @@ class Demo:
         while True:
             remaining = deadline - time.monotonic()
             if banner and proc is None:
-                match = term.expect(pattern, max(0.0, remaining), "the server's banner")
+                match = term.expect(pattern, max(0.0, remaining), _("the server's banner"))
                 if match.group(2):
                     self._port_taken()
                 proc = term.find(script=script, timeout=max(0.0, deadline - time.monotonic()))
@@ -679,13 +685,13 @@ class Demo:
                 term.drain()
                 if "Address already in use" in (term.child.before or "") + (term.child.buffer or ""):
                     self._port_taken()
-                self.not_reproduced("the server listening on port {}".format(PORT),
-                                    "it is not listening: {}".format(term.tail()))
+                self.not_reproduced(_("the server listening on port {}").format(PORT),
+                                    _("it is not listening: {}").format(term.tail()))
             self.pause(0.1)
 
     def _port_taken(self):
         raise EnvironmentProblem(
-            "port {} was taken by {} just as the server started: stop it first".format(
+            _("port {} was taken by {} just as the server started: stop it first").format(
                 PORT, self._describe(self.listeners())))
 
     # ------------------------------------------------------------ zombies --
@@ -834,7 +840,7 @@ class Demo:
             result = tracing.trace(self.stage, self.workdir / script, clients=clients,
                                    syscalls_view=syscalls)
         except (tracing.TraceError, GraderError) as exc:
-            raise EnvironmentProblem("lab trace: {}".format(exc))
+            raise EnvironmentProblem(_("lab trace: {}").format(exc))
         result.submission = script
         self.screen.say(terminal.render(result, width=100), wrap=False)
         folder = os.environ.get("LAB_TRACE_DIR")
@@ -842,9 +848,9 @@ class Demo:
             else default_svg_path(Path(script))
         try:
             write_results(svg.render(result), picture)
-            self.note("The picture of this trace: {}".format(picture.resolve()))
+            self.note(_("The picture of this trace: {}").format(picture.resolve()))
         except OSError as exc:
-            self.note("The picture could not be written to {}: {}".format(picture, exc))
+            self.note(_("The picture could not be written to {}: {}").format(picture, exc))
         return result.summary
 
     # ---------------------------------------------------------------- run --
@@ -857,7 +863,7 @@ class Demo:
 
         def out_of_time(signum, frame):
             raise PhenomenonNotReproduced(
-                "the demo to finish within {} s; it was still running".format(DEADLINE))
+                _("the demo to finish within {} s; it was still running").format(DEADLINE))
 
         # Started from a background job (`nohup ... &` in a script, some CI),
         # a process inherits SIGINT ignored, and so would every shell we
@@ -873,27 +879,27 @@ class Demo:
         code = EXIT_OK
         try:
             self.title("lab demo {}: {} - {}".format(
-                self.stage.id, self.stage.title, self.stage.lesson))
+                self.stage.id, _(self.stage.title), _(self.stage.lesson)))
             self.setup()
             self.note(self.who())
-            self.note("Working directory: {} (a copy of {}/ and client3.py){}".format(
-                self.workdir, self.stage.slug, "; --fast: shorter sleeps" if self.fast else ""))
+            self.note(_("Working directory: {} (a copy of {}/ and client3.py){}").format(
+                self.workdir, self.stage.slug, _("; --fast: shorter sleeps") if self.fast else ""))
             body(self)
         except PhenomenonNotReproduced as exc:
             self.screen.say("")
-            self.screen.say("PHENOMENON NOT REPRODUCED: {}".format(exc), "1;31")
+            self.screen.say(_("PHENOMENON NOT REPRODUCED: {}").format(exc), "1;31")
             code = EXIT_NOT_REPRODUCED
         except EnvironmentProblem as exc:
             self.screen.say("")
-            self.screen.say("CANNOT RUN THIS DEMO HERE: {}".format(exc), "1;31")
+            self.screen.say(_("CANNOT RUN THIS DEMO HERE: {}").format(exc), "1;31")
             code = EXIT_ENVIRONMENT
         except (KeyboardInterrupt, Interrupted):
             self.screen.say("")
-            self.screen.say("Interrupted: cleaning up.", "1;31")
+            self.screen.say(_("Interrupted: cleaning up."), "1;31")
             code = EXIT_INTERRUPTED
         except Exception:  # noqa: BLE001 - a bug in the demo itself
             self.screen.say("")
-            self.screen.say("DEMO ERROR (a bug in the demo, not in the server):", "1;31")
+            self.screen.say(_("DEMO ERROR (a bug in the demo, not in the server):"), "1;31")
             self.screen.say(traceback.format_exc(), wrap=False)
             code = EXIT_ERROR
         finally:
@@ -901,7 +907,7 @@ class Demo:
             self.cleanup()
         if code == EXIT_OK:
             self.screen.say("")
-            self.screen.say("Demo {} complete: every phenomenon showed ({:.0f} s).".format(
+            self.screen.say(_("Demo {} complete: every phenomenon showed ({:.0f} s).").format(
                 self.stage.id, time.monotonic() - started), "1;32")
         sys.stdout.flush()
         sys.exit(code)

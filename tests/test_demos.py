@@ -93,7 +93,7 @@ def run_demo(stage_id, *args, env=None, timeout=DEMO_TIMEOUT):
 
 # ------------------------------------------------------------ leftovers ---
 
-WORKDIR = re.compile(r"Working directory: (\S*{}\S+)".format(TMP_PREFIX))
+WORKDIR = re.compile(r"(?:Working directory: |工作目录：)(\S*?{}[^\s（]+)".format(TMP_PREFIX))
 
 
 def _in_dirs(proc, dirs):
@@ -281,6 +281,24 @@ def test_3g_bursts_leave_no_zombie(demos):
         r"zombie children of the server after burst \d+: (\d+)", out)]
     assert counts == [0, 0, 0], counts
     has(out, r"\[OK\] 0 zombies after each of 3 bursts of 128 clients")
+
+
+@pytest.mark.container
+def test_demo_in_chinese(demos):
+    """LAB_LANG=zh: the narration is Chinese, within its width, and the
+    phenomenon shows as in English (two children of one parent, answered
+    at once)."""
+    from grader import i18n
+    code, out, seconds = demos.run("3c", "--fast", env={"LAB_LANG": "zh"})
+    assert code == 0, out[-8000:]
+    assert "演示 3c 完成：每个现象都出现了" in out and "现象没有重现" not in out
+    assert WORKDIR.search(out), "the demo did not say where it ran"
+    children = re.findall(r"Child PID: (\d+)\. Parent PID (\d+)", out)
+    assert len(children) == 2 and children[0][1] == children[1][1], out
+    has(out, r"--- 第 1 步：启动 fork 服务器", r"client1 \| Hello, World!",
+        r"client2 \| Hello, World!", r"\[OK\] 尽管每个子进程都在睡眠", r"描述符引用计数")
+    narration = [line for line in out.splitlines() if line.startswith(("  >> ", "  .. ", "  [OK]"))]
+    assert narration and all(i18n.width(line) <= 100 for line in narration), narration
 
 
 # -------------------------------------------------------------- cleanup ---

@@ -26,6 +26,7 @@ import json
 import re
 from pathlib import Path
 
+from ..i18n import _, ngettext
 from .gradescope import check_details, clean, number
 
 VERSION = 3
@@ -81,7 +82,7 @@ def _solution_paths(text, submission):
 
 def _points(check):
     points = number(check.max_points)
-    return "%s point%s" % (points, "" if points == 1 else "s")
+    return ngettext("%s point", "%s points", points if isinstance(points, int) else 2) % points
 
 
 def _test(check, stage_id, tasks, submission):
@@ -117,7 +118,7 @@ def results(report) -> dict:
         status = "fail"
     data = {"version": VERSION, "status": status, "message": None, "tests": tests}
     if status == "error":
-        message = _solution_paths(clean(report.message or "the grader could not run"),
+        message = _solution_paths(clean(report.message or _("the grader could not run")),
                                   report.submission)
         # The limit is on the stored bytes: multi-byte characters count more.
         data["message"] = message.encode("utf-8")[:MESSAGE_LIMIT].decode("utf-8", "ignore")

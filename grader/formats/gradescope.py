@@ -16,6 +16,7 @@ the writer emits {"submissions": [{"submission": ..., "results": {...}}]}.
 import json
 import re
 
+from ..i18n import _
 from ..sandbox import printable
 
 SERVER_LINES = 20            # lines of server output shown with a failed check
@@ -50,9 +51,9 @@ def server_tail(output, lines=SERVER_LINES, chars=SERVER_CHARS):
     if len(text) > chars:
         text = text[-chars:]
         text = text[text.find("\n") + 1:] if "\n" in text else text
-    heading = ("the server printed:" if len(shown) == len(all_lines) and
+    heading = (_("the server printed:") if len(shown) == len(all_lines) and
                len(text) == len("\n".join(all_lines)) else
-               "the server printed (the end of it):")
+               _("the server printed (the end of it):"))
     return heading, text
 
 
@@ -64,12 +65,12 @@ def check_details(check, stage_id, tail=True):
     if check.message:
         parts.append(clean(check.message))
     if check.hint:
-        parts.append("hint: " + clean(check.hint))
+        parts.append(_("hint: ") + clean(check.hint))
     if not check.required:
-        parts.append("(not required at %s: this check shows what a later stage fixes)"
+        parts.append(_("(not required at %s: this check shows what a later stage fixes)")
                      % stage_id)
     if check.reproduce:
-        parts.append("try it by hand:\n" + "\n".join(
+        parts.append(_("try it by hand:") + "\n" + "\n".join(
             "  $ " + line for line in clean(check.reproduce).splitlines()))
     if tail:
         heading, text = server_tail(check.output)
@@ -85,17 +86,17 @@ def summary(report):
     lines = ["lab check %s %s" % (clean(report.stage), clean(report.submission))]
     error = report.status == "error"
     if report.checks:
-        lines.append("%s: %d of %d required checks pass, score %s/%s: %s" % (
+        lines.append(_("%s: %d of %d required checks pass, score %s/%s: %s") % (
             clean(report.stage), passed, len(required), 0 if error else number(report.score),
-            number(report.max_score), report.status.upper()))
+            number(report.max_score), _(report.status.upper())))
     if error:
-        lines.append("The grading did not complete, so the score is 0: %s" %
-                     clean(report.message or "no reason given"))
+        lines.append(_("The grading did not complete, so the score is 0: %s") %
+                     clean(report.message or _("no reason given")))
         for c in report.checks:
             if c.required and c.status == "error":
                 lines.append("  %s: %s" % (c.id, clean(c.message)))
-        lines.append("If that is about your submission, fix it and submit again; "
-                     "otherwise ask your instructor to re-run the autograder.")
+        lines.append(_("If that is about your submission, fix it and submit again; "
+                       "otherwise ask your instructor to re-run the autograder."))
     return "\n".join(lines)
 
 
@@ -126,12 +127,12 @@ def results(report) -> dict:
     if error and not report.checks:
         # Nothing ran: one failed test says why, worth the stage's points.
         tests.append({
-            "name": "grading: the submission could not be graded",
+            "name": _("grading: the submission could not be graded"),
             "name_format": "text",
             "status": "failed",
             "score": 0,
             "max_score": number(report.max_score),
-            "output": clean(report.message or "no reason given"),
+            "output": clean(report.message or _("no reason given")),
             "output_format": "text",
             "tags": ["error"],
             "visibility": VISIBLE,

@@ -23,6 +23,7 @@ Every text is escaped for humans, and nothing XML 1.0 forbids gets through.
 
 import xml.etree.ElementTree as ET
 
+from ..i18n import _
 from .gradescope import check_details, clean, number, server_tail
 
 MESSAGE_CHARS = 1000          # a message attribute is one line, not an essay
@@ -50,7 +51,7 @@ def _testcase(suite, report, check, counts):
         return
     if check.status == "skip":
         counts["skipped"] += 1
-        el = ET.SubElement(case, "skipped", message=_message(check.message or "skipped"))
+        el = ET.SubElement(case, "skipped", message=_message(check.message or _("skipped")))
         if check.credited:
             el.set("type", "not-applicable")
         return
@@ -58,8 +59,8 @@ def _testcase(suite, report, check, counts):
     if not check.required:
         counts["skipped"] += 1
         el = ET.SubElement(case, "skipped", type="not-required",
-                           message=_message("%s (not required at %s): %s"
-                                            % (check.status.upper(), report.stage,
+                           message=_message(_("%s (not required at %s): %s")
+                                            % (_(check.status.upper()), report.stage,
                                                check.message)))
         el.text = details
     elif check.status == "error":
@@ -92,8 +93,8 @@ def _suite(parent, report):
         case = ET.SubElement(suite, "testcase", classname=_classname(report),
                              name="grading", time=_time(report.seconds))
         el = ET.SubElement(case, "error", type="not-graded",
-                           message=_message(report.message or "the grader could not run"))
-        el.text = clean(report.message or "the grader could not run")
+                           message=_message(report.message or _("the grader could not run")))
+        el.text = clean(report.message or _("the grader could not run"))
         counts["tests"] += 1
         counts["errors"] += 1
     elif report.status == "error" and report.message:

@@ -14,6 +14,8 @@ import os
 import re
 import time
 
+from ..i18n import _
+
 TRACEFS = "/sys/kernel/tracing"
 SIGCHLD = 17
 RESULTS = {0: "delivered", 1: "ignored", 2: "merged", 3: "overflow", 4: "lost"}
@@ -23,20 +25,20 @@ _LINE = re.compile(r"\s(\d+\.\d+): signal_generate: .*\bsig=(\d+) .*\bpid=(\d+) 
 def unavailable():
     """Why the kernel's SIGCHLD record cannot be had here, or None."""
     if os.geteuid() != 0:
-        return "kernel tracing needs root"
+        return _("kernel tracing needs root")
     if not os.path.isdir(TRACEFS + "/instances"):
         try:
             os.makedirs(TRACEFS, exist_ok=True)
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.mount(b"nodev", TRACEFS.encode(), b"tracefs", 0, None) != 0:
-                return ("the kernel's tracepoints cannot be read here (tracefs is not mounted, "
-                        "and mounting it was refused: %s; in a container it needs "
-                        "CAP_SYS_ADMIN)" % os.strerror(ctypes.get_errno()))
+                return (_("the kernel's tracepoints cannot be read here (tracefs is not mounted, "
+                          "and mounting it was refused: %s; in a container it needs "
+                          "CAP_SYS_ADMIN)") % os.strerror(ctypes.get_errno()))
         except OSError as e:
-            return "no kernel tracing here (%s)" % e.strerror
+            return _("no kernel tracing here (%s)") % e.strerror
     if not os.path.isdir(TRACEFS + "/events/signal/signal_generate"):
-        return "this kernel has no signal_generate tracepoint"
+        return _("this kernel has no signal_generate tracepoint")
     return None
 
 

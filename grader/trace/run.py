@@ -14,6 +14,7 @@ import psutil
 
 from .. import observe
 from ..client import burst
+from ..i18n import _
 from ..runner import STARTUP_SECONDS
 from ..sandbox import GraderError, Sandbox
 from . import kernel, syscalls
@@ -108,7 +109,7 @@ def trace(stage, submission, clients=None, syscalls_view=False, port=8888,
     already with the user's rights) with `clients` simultaneous clients."""
     clients = clients or stage.trace_clients
     if not 1 <= clients <= MAX_CLIENTS:
-        raise TraceError("--clients must be from 1 to %d" % MAX_CLIENTS)
+        raise TraceError(_("--clients must be from 1 to %d") % MAX_CLIENTS)
     started = time.monotonic()
     hook = HookLog()
     try:
@@ -116,8 +117,8 @@ def trace(stage, submission, clients=None, syscalls_view=False, port=8888,
                      source=source) as sandbox:
             owner = sandbox.port_owner()
             if owner:
-                raise TraceError("port %d is already in use by %s: stop that server and run "
-                                 "lab trace again" % (port, owner))
+                raise TraceError(_("port %d is already in use by %s: stop that server and run "
+                                   "lab trace again") % (port, owner))
             server = sandbox.start(**hook.launch_options(sandbox))
             try:
                 return _record(server, hook, clients, syscalls_view, str(submission), started)
@@ -135,7 +136,7 @@ def untraced_zombies(stage, submission, clients=None, port=8888):
         server = sandbox.start()
         try:
             if server.wait_listening(STARTUP_SECONDS) is None:
-                raise TraceError("the server did not listen on port %d" % port)
+                raise TraceError(_("the server did not listen on port %d") % port)
             burst(server, clients or stage.trace_clients, timeout=BURST_SECONDS,
                   give_up=lambda: not server.alive())
             _wait_for_children(server, EXIT_SECONDS)
@@ -149,10 +150,10 @@ def _record(server, hook, clients, syscalls_view, submission, started):
     if server.wait_listening(STARTUP_SECONDS) is None:
         time.sleep(0.1)
         last = server.output.text().strip().splitlines()[-1:] or [""]
-        raise TraceError("%s%s: run lab check for the reason"
-                         % ("the server did not listen on port %d within %d s"
+        raise TraceError(_("%s%s: run lab check for the reason")
+                         % (_("the server did not listen on port %d within %d s")
                             % (server.port, STARTUP_SECONDS) if server.alive() else
-                            "the server %s before it listened on port %d"
+                            _("the server %s before it listened on port %d")
                             % (server.exit_description(), server.port),
                             ": " + last[0] if last[0] else ""))
     result = Trace(submission=submission, clients=clients,
@@ -163,7 +164,7 @@ def _record(server, hook, clients, syscalls_view, submission, started):
         try:
             signals = kernel.SignalTrace(server.pid)
         except OSError as e:
-            why_not = "kernel tracing failed: %s" % (e.strerror or e)
+            why_not = _("kernel tracing failed: %s") % (e.strerror or e)
     strace = None
     if syscalls_view:
         try:
@@ -198,12 +199,12 @@ def _record(server, hook, clients, syscalls_view, submission, started):
         result.sigchld_source = "kernel"
     elif strace:
         result.sigchld_source = "strace"
-        result.unobserved.append("SIGCHLD is counted by strace, which separates signals that "
-                                 "would have merged (%s)" % (why_not or ""))
+        result.unobserved.append(_("SIGCHLD is counted by strace, which separates signals "
+                                   "that would have merged (%s)") % (why_not or ""))
     else:
-        result.unobserved.append("SIGCHLD arrivals: %s" % why_not)
+        result.unobserved.append(_("SIGCHLD arrivals: %s") % why_not)
     if not syscalls_view:
-        result.unobserved.append("interrupted accept() calls: use --syscalls")
+        result.unobserved.append(_("interrupted accept() calls: use --syscalls"))
     result.seconds = time.monotonic() - started
     return result
 

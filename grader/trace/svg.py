@@ -9,9 +9,10 @@ narrow, after a break, so that the busy part gets the width.
 """
 
 import os
-import textwrap
 from xml.sax.saxutils import escape
 
+from .. import i18n
+from ..i18n import _, ngettext
 from .story import sentences, span
 
 WIDTH = 960
@@ -44,25 +45,26 @@ def render(trace):
     s = trace.summary
     out = []
     y = 26
-    title = "%s: %d simultaneous client%s" % (os.path.basename(trace.submission), trace.clients,
-                                             "" if trace.clients == 1 else "s")
+    title = ngettext("%(file)s: %(clients)d simultaneous client",
+                     "%(file)s: %(clients)d simultaneous clients", trace.clients) % {
+                         "file": os.path.basename(trace.submission), "clients": trace.clients}
     out.append(_text(LEFT - 110, y, title, size=17, weight="bold"))
     y += 20
     story = sentences(trace)
-    for line in _wrap(" ".join(story[:2]), 140)[:3]:
+    for line in i18n.wrap(" ".join(story[:2]), 140)[:3]:
         out.append(_text(LEFT - 110, y, line, size=12.5))
         y += 16
-    counts = ("forked %d · exited %d · SIGCHLD handler runs %d · SIGCHLD delivered %s "
-              "(merged %s) · reaped %d · zombies %d"
-              % (s["forked"], s["exited"], s["handler_runs"], _dash(s["sigchld"]),
-                 _dash(s["sigchld_merged"]), s["reaped"], s["zombies"]))
+    counts = (_("forked %(forked)d · exited %(exited)d · SIGCHLD handler runs %(handler_runs)d · "
+                "SIGCHLD delivered %(sigchld)s (merged %(sigchld_merged)s) · reaped %(reaped)d · "
+                "zombies %(zombies)d")
+              % dict(s, sigchld=_dash(s["sigchld"]), sigchld_merged=_dash(s["sigchld_merged"])))
     out.append(_text(LEFT - 110, y, counts, size=12.5, weight="bold"))
     y += 14
     out.append(_legend(LEFT - 110, y + 10))
     y += 34
 
     # the listening process
-    out.append(_text(8, y + 14, "parent %d" % trace.listener, size=12))
+    out.append(_text(8, y + 14, _("parent %d") % trace.listener, size=12))
     out.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#bbb"/>'
                % (LEFT, y + 10, WIDTH - RIGHT, y + 10))
     for e in trace.events:
@@ -87,8 +89,8 @@ def render(trace):
     # its descriptors
     peak = max((n for _, n in trace.fds), default=0)
     height = 40
-    out.append(_text(8, y + 14, "descriptors", size=12))
-    out.append(_text(8, y + 28, "of the parent", size=11, fill="#666"))
+    out.append(_text(8, y + 14, _("descriptors"), size=12))
+    out.append(_text(8, y + 28, _("of the parent"), size=11, fill="#666"))
     if trace.fds:
         points, previous = [], None
         for t, n in trace.fds:
@@ -100,15 +102,17 @@ def render(trace):
         points.append("%.1f,%.1f" % (WIDTH - RIGHT, previous))
         out.append('<polyline points="%s" fill="none" stroke="#333" stroke-width="1.5"/>'
                    % " ".join(points))
-        out.append(_text(busy_right - 4, y - 2, "max %d" % peak, size=11, anchor="end"))
+        out.append(_text(busy_right - 4, y - 2, _("max %d") % peak, size=11, anchor="end"))
     y += height + 16
 
     # the children, one lane each
     lanes = len(trace.children)
     lane = max(2.0, min(14.0, CHILDREN_HEIGHT / max(lanes, 1)))
-    out.append(_text(8, y + 12, "children (%d)" % lanes, size=12))
-    out.append(_text(8 + 7.2 * len("children (%d)" % lanes), y + 12,
-                     "one lane each, in fork order" if lanes else "none", size=11, fill="#666"))
+    heading = _("children (%d)") % lanes
+    out.append(_text(8, y + 12, heading, size=12))
+    out.append(_text(14 + 7.2 * i18n.width(heading), y + 12,
+                     _("one lane each, in fork order") if lanes else _("none"), size=11,
+                     fill="#666"))
     y += 20
     for i, child in enumerate(trace.children):
         top = y + i * lane
@@ -142,27 +146,29 @@ def render(trace):
                % (busy_right + 4, 0, BREAK - 4, y + 24))
     out.append(_text(busy_right + BREAK / 2 + 2, y + 18, "%s" % _seconds(end), size=11,
                      anchor="middle"))
-    out.append(_text(busy_right + BREAK / 2 + 2, y - 4, "stop", size=10, anchor="middle",
+    out.append(_text(busy_right + BREAK / 2 + 2, y - 4, _("stop"), size=10, anchor="middle",
                      fill="#666"))
     y += 32
     for why in trace.unobserved:
-        out.append(_text(LEFT - 110, y, "not observed: " + why, size=11, fill="#666"))
+        out.append(_text(LEFT - 110, y, _("not observed: %s") % why, size=11, fill="#666"))
         y += 15
     # the break's background goes under everything else
     background = [out.pop(i) for i, part in enumerate(out) if part.startswith(
         '<rect x="%d" y="0"' % (busy_right + 4))]
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
-            'font-family="DejaVu Sans, Helvetica, Arial, sans-serif">\n'
+            'font-family="DejaVu Sans, Helvetica, Arial, Noto Sans CJK SC, '
+            'WenQuanYi Micro Hei, Microsoft YaHei, PingFang SC, sans-serif">\n'
             '<rect width="100%%" height="100%%" fill="white"/>\n%s\n%s\n</svg>\n'
             % (WIDTH, y + 8, WIDTH, y + 8, "\n".join(background), "\n".join(out)))
 
 
 def _legend(x0, y):
-    items = [("rect", RUNNING, "running"), ("rect", ZOMBIE, "zombie"), ("tick", REAPED, "reaped"),
-             ("line", ACCEPT, "accept"), ("tri", SIGNAL, "SIGCHLD delivered"),
-             ("hollow", SIGNAL, "SIGCHLD merged"), ("diamond", HANDLER, "handler run"),
-             ("cross", INTERRUPTED, "accept interrupted")]
+    items = [("rect", RUNNING, _("running")), ("rect", ZOMBIE, _("zombie")),
+             ("tick", REAPED, _("reaped")), ("line", ACCEPT, _("accept")),
+             ("tri", SIGNAL, _("SIGCHLD delivered")), ("hollow", SIGNAL, _("SIGCHLD merged")),
+             ("diamond", HANDLER, _("handler run")),
+             ("cross", INTERRUPTED, _("accept interrupted"))]
     parts, x = [], x0
     for shape, colour, label in items:
         if shape == "rect":
@@ -180,7 +186,7 @@ def _legend(x0, y):
             parts.append('<path d="M%d %d l8 8 m0 -8 l-8 8" stroke="%s" stroke-width="2"/>'
                          % (x + 4, y - 9, colour))
         parts.append(_text(x + 20, y, label, size=11))
-        x += 30 + 6.6 * len(label)
+        x += 30 + 6.6 * i18n.width(label)
     return "".join(parts)
 
 
@@ -208,6 +214,4 @@ def _text(x, y, text, size=12, anchor="start", weight="normal", fill="#111"):
         % (x, y, size, anchor, weight, fill, escape(text))
 
 
-def _wrap(text, width):
-    return textwrap.wrap(text, width)
 

@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 
+from ..i18n import _
+
 SYSCALLS = "accept,accept4,wait4,waitid,clone,clone3,fork,vfork,exit_group"
 ATTACH_SECONDS = 5
 
@@ -31,7 +33,7 @@ class Unavailable(Exception):
 class Strace:
     def __init__(self, pid):
         if not shutil.which("strace"):
-            raise Unavailable("strace is not installed (apt-get install strace)")
+            raise Unavailable(_("strace is not installed (apt-get install strace)"))
         self.pid = pid
         self._dir = tempfile.mkdtemp(prefix="lab-strace-")       # the grader's, 0700
         self.path = os.path.join(self._dir, "strace.out")
@@ -55,8 +57,8 @@ class Strace:
         threading.Thread(target=read_stderr, daemon=True).start()
         if not attached.wait(ATTACH_SECONDS) or self.proc.poll() is not None:
             self.stop()
-            raise Unavailable("strace could not attach to the server: %s"
-                              % ("; ".join(self._stderr[-2:]) or "it did not say why"))
+            raise Unavailable(_("strace could not attach to the server: %s")
+                              % ("; ".join(self._stderr[-2:]) or _("it did not say why")))
 
     def stop(self):
         """Detach (SIGINT makes strace let go of its tracees, who run on)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import demolib  # noqa: E402
+from demolib import _  # noqa: E402
 
 CLIENTS = 128
 BURSTS = 3
@@ -19,45 +20,45 @@ CLIENT3_LINES = demolib.CLIENT3_LINES
 
 
 def body(demo):
-    demo.step("start the server")
+    demo.step(_("start the server"))
     server = demo.server_terminal("server")
     server_proc = demo.start_server(server, "python3 webserver3g.py > server.log",
                                     "webserver3g.py", banner=False)
-    demo.explain(SERVER_LOG)
+    demo.explain(_(SERVER_LOG))
 
     client = demo.client_terminal("client", squash=CLIENT3_LINES)
     observer = demo.observer_terminal()
     counts = []
     for burst in range(1, BURSTS + 1):
-        demo.step("burst {} of {}: {} clients".format(burst, BURSTS, CLIENTS))
+        demo.step(_("burst {} of {}: {} clients").format(burst, BURSTS, CLIENTS))
         client.run("python3 client3.py --max-clients {} > /dev/null".format(CLIENTS), timeout=60,
-                   what="client3.py to finish")
+                   what=_("client3.py to finish"))
         zombies = demo.settle(server_proc)
         observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
-        demo.note("zombie children of the server after burst {}: {}".format(burst, len(zombies)))
-        demo.check(not zombies, "0 zombies after burst {}".format(burst),
-                   "{} zombies: {}".format(len(zombies), [z.pid for z in zombies][:10]))
+        demo.note(_("zombie children of the server after burst {}: {}").format(burst, len(zombies)))
+        demo.check(not zombies, _("0 zombies after burst {}").format(burst),
+                   _("{} zombies: {}").format(len(zombies), [z.pid for z in zombies][:10]))
         counts.append(len(zombies))
-    demo.check(server_proc.is_running(), "the server to survive the bursts", "it exited")
-    demo.ok("0 zombies after each of {} bursts of {} clients ({} children in all)".format(
+    demo.check(server_proc.is_running(), _("the server to survive the bursts"), _("it exited"))
+    demo.ok(_("0 zombies after each of {} bursts of {} clients ({} children in all)").format(
         BURSTS, CLIENTS, BURSTS * CLIENTS))
-    demo.explain("One SIGCHLD may stand for many exited children. grim_reaper() now calls "
-                 "waitpid(-1, WNOHANG) until it returns 0 (children left, none exited) or "
-                 "raises ChildProcessError (no children at all): every exited child is "
-                 "reaped, however many signals were merged. WNOHANG keeps the handler from "
-                 "blocking on children that are still running.")
+    demo.explain(_("One SIGCHLD may stand for many exited children. grim_reaper() now calls "
+                   "waitpid(-1, WNOHANG) until it returns 0 (children left, none exited) or "
+                   "raises ChildProcessError (no children at all): every exited child is "
+                   "reaped, however many signals were merged. WNOHANG keeps the handler from "
+                   "blocking on children that are still running."))
     server.interrupt()
 
-    demo.step("a burst, traced: fewer signals than children, every child reaped")
+    demo.step(_("a burst, traced: fewer signals than children, every child reaped"))
     counts = demo.trace("webserver3g.py", CLIENTS)
     demo.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == CLIENTS,
-               "every child reaped", "{reaped} of {exited} reaped, {zombies} zombies".format(
+               _("every child reaped"), _("{reaped} of {exited} reaped, {zombies} zombies").format(
                    **counts))
-    demo.ok("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
-            "were reaped".format(**counts))
+    demo.ok(_("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
+              "were reaped").format(**counts))
     if counts["handler_runs"] < counts["exited"]:
-        demo.explain("Fewer handler runs than children: signals merged, and still no zombie, "
-                     "because each run reaps every child that has exited by then.")
+        demo.explain(_("Fewer handler runs than children: signals merged, and still no zombie, "
+                       "because each run reaps every child that has exited by then."))
 
 
 if __name__ == "__main__":
