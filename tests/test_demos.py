@@ -14,13 +14,16 @@ not share a uid with a concurrent check. After each demo no process of those
 uids may remain, nor any process in the demo's working directory.
 """
 
+import atexit
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,8 +52,13 @@ TEST_UID = int(os.environ.get("LAB_DEMO_TEST_UID", "64923"))
 TEST_UIDS = set(range(TEST_UID, TEST_UID + 64))
 
 
+# where the demos that end with `lab trace` draw their pictures (not the checkout)
+TRACE_DIR = tempfile.mkdtemp(prefix="lab-demo-traces-")
+atexit.register(shutil.rmtree, TRACE_DIR, True)
+
+
 def _env(extra=None):
-    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
+    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO), LAB_TRACE_DIR=TRACE_DIR)
     env.pop("LAB_DEMO_FAST", None)
     env.pop("LAB_DEMO_NO_STRACE", None)
     if is_root():
