@@ -16,7 +16,7 @@ import time
 import psutil
 
 from . import observe
-from .client import (REQUEST, close, burst, fetch, framed, read, Exchange, status_code,
+from .client import (asked, close, burst, fetch, framed, read, Exchange, status_code,
                      starts_with_blank_line)
 
 CHECKS = {}
@@ -56,8 +56,9 @@ def check(check_id, bound, reproduce, depends=("serves",), solo=False):
     return register
 
 
-HELLO = "curl -v --max-time 5 http://localhost:{port}/hello"
-START = "python3 {file} &          # the server, in the background"
+# {args}: the stage's arguments after the file; {path}: its request path
+HELLO = "curl -v --max-time 5 http://localhost:{port}{path}"
+START = "python3 {file}{args} &          # the server, in the background"
 SILENT_CLIENT = ("python3 -c 'import socket, time; "
                  "s = socket.create_connection((\"localhost\", {port})); time.sleep(30)' &")
 
@@ -73,10 +74,11 @@ def expect_response(exchange: Exchange, what="the response"):
     if exchange.complete and status_code(exchange.raw) == 200:
         return
     if exchange.error and not exchange.raw:
-        raise Fail("no response to GET /hello: %s after %.1f s" % (exchange.error, exchange.seconds))
+        raise Fail("no response to GET %s: %s after %.1f s" % (exchange.path, exchange.error,
+                                                               exchange.seconds))
     if not exchange.raw:
-        raise Fail("no response to GET /hello within %.1f s%s" % (
-            exchange.seconds, " (the connection was closed without a byte)" if exchange.closed else ""))
+        raise Fail("no response to GET %s within %.1f s%s" % (
+            exchange.path, exchange.seconds, " (the connection was closed without a byte)" if exchange.closed else ""))
     if starts_with_blank_line(exchange.raw):
         raise Fail(
             "the response starts with a blank line: %s" % describe(exchange.raw),
@@ -90,10 +92,11 @@ def expect_response(exchange: Exchange, what="the response"):
                    'Start the response with "HTTP/1.1 200 OK", then a blank line, then the body.')
     if code != 200:
         raise Fail("expected status 200, not %d: %s" % (code, describe(exchange.raw)),
-                   'Answer GET /hello with "HTTP/1.1 200 OK".')
-    raise Fail('expected a body containing "Hello, World!" within %.1f s, got %s'
-               % (exchange.seconds, describe(exchange.raw)),
-               "Send a blank line after the status line, then Hello, World!")
+                   'Answer GET %s with "HTTP/1.1 200 OK".' % exchange.path)
+    answer = exchange.answer.decode("utf-8", "replace")
+    raise Fail('expected a body containing "%s" within %.1f s, got %s'
+               % (answer, exchange.seconds, describe(exchange.raw)),
+               "Send a blank line after the status line, then %s" % answer)
 
 
 # ---------------------------------------------------------------------------
@@ -213,7 +216,7 @@ def asleep(server, longer_than):
 
 
 @check("no-fd-leak", bound=30, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 python3 {client3} --max-clients 20
 sleep 1; ls /proc/$pid/fd | wc -l                 # descriptors after 20 requests
 python3 {client3} --max-clients 80
@@ -256,7 +259,7 @@ def no_fd_leak(run):
 
 
 @check("fd-limit", bound=40, solo=True, reproduce="""
-(ulimit -Sn 256; exec python3 {file}) &          # 256 descriptors, for the server only
+(ulimit -Sn 256; exec python3 {file}{args}) &          # 256 descriptors, for the server only
 python3 {client3} --max-clients 300
 """ + HELLO)
 def fd_limit(run):
@@ -270,7 +273,7 @@ def fd_limit(run):
             try:
                 sock = server.connect_eagerly(budget=2)
                 clients.append(sock)
-                sock.sendall(REQUEST)
+                sock.sendall(asked(server)[0])
             except OSError as e:
                 refused = e.strerror or "timed out"
                 break
@@ -475,7 +478,7 @@ def reaping_counts(run, zombies, handler):
 
 
 @check("reaps", bound=20, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 """ + HELLO + """
 sleep 2; ps -o pid,ppid,stat,cmd --ppid $pid     # Z / <defunct>: exited, never reaped
 """)
@@ -526,7 +529,7 @@ def reaps(run):
 
 
 @check("reaps-burst", bound=60, solo=True, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 python3 {client3} --max-clients 128
 sleep 2; ps -o pid,stat,cmd --ppid $pid | grep -c defunct   # zombies left
 """)
@@ -593,7 +596,7 @@ def reaps_burst(run):
 
 
 @check("survives-child-kill", bound=25, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 """ + SILENT_CLIENT + """
 sleep 1; ps -o pid,cmd --ppid $pid              # the child serving that client
 kill -9 CHILD_PID
@@ -634,7 +637,7 @@ def survives_child_kill(run):
 
 
 @check("accepts-while-reaping", bound=35, depends=("serves", "concurrent"), reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 """ + SILENT_CLIENT + """
 """ + HELLO + """          # its child exits: SIGCHLD
 sleep 1

@@ -147,7 +147,9 @@ def _result(stage, check_id, points, submission, port):
     return CheckResult(
         id=check_id, description=fn.description, required=required, status="skip",
         reproduce=fn.reproduce.format(file=shlex.quote(str(submission)),
-                                      client3=shlex.quote(str(CLIENT3)), port=port),
+                                      client3=shlex.quote(str(CLIENT3)), port=port,
+                                      args="".join(" " + shlex.quote(a) for a in stage.args),
+                                      path=stage.request_path),
         max_points=points.get(check_id, 1) if required else 0)
 
 
@@ -249,7 +251,8 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         parallel = parallel_available(isolate_network)
     try:
         shared = None if parallel else Sandbox(Path(submission), port=port,
-                                               isolate_network=isolate_network)
+                                               isolate_network=isolate_network,
+                                               launch=stage.launch)
     except (GraderError, OSError, RuntimeError) as e:
         report.status, report.message = "error", str(e)
         return report
@@ -272,7 +275,8 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         else:
             try:
                 sandbox = shared or Sandbox(Path(submission), port=port,
-                                            isolate_network=isolate_network)
+                                            isolate_network=isolate_network,
+                                            launch=stage.launch)
             except (GraderError, OSError, RuntimeError) as e:
                 outcome, output, run = {"status": "error", "message": str(e)}, "", None
             else:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -51,6 +52,23 @@ OUTPUT_TAIL = 8192               # ... and from the end
 
 class GraderError(Exception):
     """The grader cannot do its job here (not the submission's fault)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a stage's server is started and what it is asked (a stage.toml
+    declares it; the defaults are Part 3's): `python3 -u FILE *args`, with
+    `files` copied beside the server's copy (a plain __import__ finds
+    them); GET `request_path`, whose body must contain `answer`."""
+    args: tuple = ()
+    files: tuple = ()           # paths
+    request_path: str = "/hello"
+    answer: str = "Hello, World!"
+
+    @property
+    def request(self) -> bytes:
+        return (b"GET %s HTTP/1.1\r\nHost: localhost:8888\r\nUser-Agent: lab-check\r\n\r\n"
+                % self.request_path.encode("ascii"))
 
 
 def _launch(spec, **popen_args):
@@ -167,6 +185,10 @@ class Server:
         self.netns = namespace
         self.port = port
         self.output = OutputBuffer(popen.stdout)
+        # what the checks ask it, and what its answer must contain
+        self.request_path = sandbox.launch.request_path
+        self.request = sandbox.launch.request
+        self.answer = sandbox.launch.answer.encode("utf-8")
         self.started = time.monotonic()
         self.address = None
         self._process = psutil.Process(self.pid)
@@ -306,9 +328,11 @@ def _listening_in_netns_of(pid):
 class Sandbox:
     """Where one submission runs. Use as a context manager."""
 
-    def __init__(self, submission: Path, port: int = 8888, isolate_network=None):
+    def __init__(self, submission: Path, port: int = 8888, isolate_network=None,
+                 launch: Launch = None):
         self.submission = Path(submission)
         self.port = port
+        self.launch = launch or Launch()
         self._claim = identity.claim_server_uid() if identity.is_root() else None
         self.uid = self._claim.uid if self._claim else None
         self.python = python_for(self.uid)
@@ -321,8 +345,13 @@ class Sandbox:
         self.workdir = Path(tempfile.mkdtemp(prefix="lab-check-"))
         self.server_file = self.workdir / self.submission.name
         shutil.copyfile(self.submission, self.server_file)
+        beside = []
+        for source in self.launch.files:       # the stage's apps, for __import__
+            if source.name != self.server_file.name:
+                shutil.copyfile(source, self.workdir / source.name)
+                beside.append(self.workdir / source.name)
         if self.uid is not None:
-            for path in (self.workdir, self.server_file):
+            for path in [self.workdir, self.server_file] + beside:
                 os.chown(path, self.uid, self.uid)
         os.chmod(self.workdir, 0o755)
 
@@ -418,7 +447,7 @@ class Sandbox:
             "limits": self._limits(nofile),
             "cwd": str(self.workdir),
             "uid": self.uid,
-            "argv": [self.python, "-u", self.server_file.name],
+            "argv": [self.python, "-u", self.server_file.name, *self.launch.args],
             "env": env,
         }
         try:

@@ -1,13 +1,16 @@
 """The stages: each is a folder under labs/ with a `stage.toml` declaring it
 (id, title, lesson, its server's file name, the checks it runs and the ones
-it requires). Adding a stage is adding a folder; no code names one.
+it requires; how its server is started and what it is asked). Adding a stage
+is adding a folder; no code names one.
 """
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .checks import CHECKS
+from .sandbox import Launch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LABS_DIR = REPO_ROOT / "labs"
@@ -33,14 +36,26 @@ class Stage:
     required: tuple    # the check ids its exercise asks for
     server_name: str = ""
     trace_clients: int = 1   # lab trace's default number of simultaneous clients
+    # How its server is started and what it is asked (the defaults: Part 3's)
+    args: tuple = ()         # after `python3 FILE`, e.g. ("flaskapp:app",)
+    files: tuple = ()        # names in the stage's folder, copied beside the server
+    request_path: str = "/hello"
+    answer: str = "Hello, World!"   # text the response's body must contain
+    labs_dir: Path = LABS_DIR  # where its folder is
 
     @property
     def directory(self) -> Path:
-        return LABS_DIR / self.slug
+        return self.labs_dir / self.slug
 
     @property
     def server(self) -> Path:
         return self.directory / (self.server_name or "webserver%s.py" % self.id)
+
+    @property
+    def launch(self) -> Launch:
+        """What the sandbox needs to start its server and ask it."""
+        return Launch(args=self.args, files=tuple(self.directory / f for f in self.files),
+                      request_path=self.request_path, answer=self.answer)
 
     @property
     def demo(self) -> Path:
@@ -66,8 +81,11 @@ def _ids(value, where, field, default):
 
 def load_stage(directory: Path) -> Stage:
     where = directory / DECLARATION
-    with open(where, "rb") as f:
-        data = tomllib.load(f)
+    try:
+        with open(where, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise StageError("%s: %s" % (where, e)) from None
     for key in ("id", "title", "lesson"):
         if not isinstance(data.get(key), str):
             raise StageError("%s: %s is missing" % (where, key))
@@ -78,9 +96,29 @@ def load_stage(directory: Path) -> Stage:
     clients = data.get("trace_clients", 1)
     if not isinstance(clients, int) or not 1 <= clients <= 1000:
         raise StageError("%s: trace_clients must be a number from 1 to 1000" % where)
+    args = _strings(data.get("args", []), where, "args")
+    files = _strings(data.get("files", []), where, "files")
+    for name in files:
+        if "/" in name or name.startswith(".") or not (directory / name).is_file():
+            raise StageError("%s: files names %r, which is no file of %s" % (where, name,
+                                                                         directory.name))
+    path = data.get("request_path", "/hello")
+    if not isinstance(path, str) or not re.fullmatch(r"/[\x21-\x7e]*", path):
+        raise StageError("%s: request_path must be a path starting with /, without spaces"
+                         % where)
+    answer = data.get("answer", "Hello, World!")
+    if not isinstance(answer, str) or not answer.strip():
+        raise StageError("%s: answer must be the text the body must contain" % where)
     return Stage(id=data["id"], slug=directory.name, title=data["title"], lesson=data["lesson"],
                  checks=checks, required=required, server_name=data.get("server", ""),
-                 trace_clients=clients)
+                 trace_clients=clients, args=args, files=files, request_path=path,
+                 answer=answer, labs_dir=directory.parent)
+
+
+def _strings(value, where, field):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise StageError("%s: %s must be a list of strings" % (where, field))
+    return tuple(value)
 
 
 def find_stages(labs_dir: Path = LABS_DIR) -> dict:
