@@ -16,7 +16,7 @@ import time
 import psutil
 
 from . import observe
-from .client import (asked, close, burst, fetch, framed, read, Exchange, status_code,
+from .client import (question, close, burst, fetch, framed, read, Exchange, status_code,
                      starts_with_blank_line)
 
 CHECKS = {}
@@ -273,7 +273,7 @@ def fd_limit(run):
             try:
                 sock = server.connect_eagerly(budget=2)
                 clients.append(sock)
-                sock.sendall(asked(server)[0])
+                sock.sendall(question(server)[0])
             except OSError as e:
                 refused = e.strerror or "timed out"
                 break

@@ -20,7 +20,7 @@ BODY = b"Hello, World!"
 PATH = "/hello"
 
 
-def asked(server):
+def question(server):
     """(request, request path, answer) the checks use with `server`."""
     return (getattr(server, "request", REQUEST), getattr(server, "request_path", PATH),
             getattr(server, "answer", BODY))
@@ -141,7 +141,7 @@ def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -
     already connected); `give_up` as for read()."""
     start = time.monotonic()
     deadline = start + timeout
-    request, path, answer = asked(server)
+    request, path, answer = question(server)
     exchange = Exchange(path=path, answer=answer)
     own = sock is None
     try:
@@ -190,7 +190,7 @@ def burst(server, count: int, timeout: float, resend: float = 0.05, give_up=None
     `resend` seconds is tried again on a new socket instead.
     """
     deadline = time.monotonic() + timeout
-    request, _, answer = asked(server)
+    request, _, answer = question(server)
     sel = selectors.DefaultSelector()
     connecting = {}             # socket -> when its connect started
     received = {}               # socket -> bytes so far
