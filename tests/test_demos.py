@@ -283,6 +283,17 @@ def test_3g_bursts_leave_no_zombie(demos):
     has(out, r"\[OK\] 0 zombies after each of 3 bursts of 128 clients")
 
 
+def test_3h_flask_behind_a_forking_server_no_zombies(demos):
+    code, out, seconds = demos.run("3h")
+    passed("3h", code, out, seconds)
+    has(out, r"Hello world from Flask!",
+        r"\[OK\] curl got \"Hello world from Flask!\" from the Flask application")
+    counts = [int(n) for n in re.findall(
+        r"zombie children of the server after burst \d+: (\d+)", out)]
+    assert counts == [0, 0], counts
+    has(out, r"\[OK\] 0 zombies after each of 2 bursts of 128 clients")
+
+
 # -------------------------------------------------------------- cleanup ---
 
 @pytest.mark.container
