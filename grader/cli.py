@@ -38,7 +38,7 @@ def stage_arg(name):
 
 
 def cmd_list(args):
-    print("Let's Build A Web Server, Part 3: the stages\n")
+    print("Let's Build A Web Server, the series: the stages (Part 3's, 3a-3h, at its heart)\n")
     for stage in STAGES.values():
         print("  %s  %-38s %s" % (stage.id, stage.title, stage.lesson))
     print("\n  lab show 3a      the exercise text of a stage")
@@ -240,7 +240,7 @@ def cmd_grade(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="lab", description="Let's Build A Web Server, Part 3: demos and checks.")
+        prog="lab", description="Let's Build A Web Server: demos and checks.")
     parser.add_argument("--version", action="version", version="lab " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -257,7 +257,7 @@ def build_parser():
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check", help="grade a server for a stage")
-    p.add_argument("stage", help="3a ... 3g")
+    p.add_argument("stage", help="a stage of lab list: 1, 2, 3a ... 3h")
     p.add_argument("file", nargs="?", help="your server (default: webserver3X.py here or in work/)")
     add_grading_options(p)
     p.add_argument("--only", metavar="IDS", help="comma-separated check ids to run")
@@ -266,7 +266,7 @@ def build_parser():
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("grade", help="grade a whole class: one report per submission")
-    p.add_argument("--stage", required=True, help="3a ... 3g")
+    p.add_argument("--stage", required=True, help="a stage of lab list: 1, 2, 3a ... 3h")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="a submission: a server file, or a folder holding one")
     add_grading_options(p, formats=["csv"])
