@@ -36,12 +36,14 @@ class Skip(Exception):
         self.credited = credited   # False: skipped because another check failed
 
 
-def check(check_id, bound, reproduce, depends=("serves",), solo=False):
+def check(check_id, bound, reproduce, depends=("serves",), solo=False, everywhere=True):
     """Register a check: its id, its time bound in seconds, the checks that
     must pass before it runs (it is skipped, with the reason, when one did
     not), and the shell commands that reproduce it by hand ({file},
     {client3}, {port}). `solo`: it loads the machine (hundreds of
-    connections or forks), so no other solo check runs beside it."""
+    connections or forks), so no other solo check runs beside it.
+    `everywhere`: it runs at a stage that does not list its checks (Part
+    3's); False: only where a stage.toml names it."""
     def register(fn):
         if check_id in CHECKS:
             raise ValueError("two checks are called %r" % check_id)
@@ -49,6 +51,7 @@ def check(check_id, bound, reproduce, depends=("serves",), solo=False):
         fn.bound = bound
         fn.depends = tuple(depends)
         fn.solo = solo
+        fn.everywhere = everywhere
         fn.reproduce = reproduce.strip("\n")
         fn.description = " ".join(fn.__doc__.split())
         CHECKS[check_id] = fn
@@ -678,3 +681,35 @@ def accepts_while_reaping(run):
             "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "
             "and return when it gives (0, 0) (stage 3g).")
     expect_response(third, "the third client's response")
+
+
+GARBAGE = b"\x16\x03\x01 these bytes are no HTTP request\r\n\r\n"
+
+
+@check("answers-garbage", bound=12, everywhere=False, reproduce=START + """
+printf 'these bytes are no HTTP request\\r\\n\\r\\n' | nc -q 5 localhost {port}
+""")
+def answers_garbage(run):
+    """Bytes that are no HTTP request still get the server's fixed answer
+    (Part 1's server answers whatever it reads), within 5 s."""
+    server = run.start()
+    _, _, answer = question(server)
+    exchange = Exchange(answer=answer)
+    sock = server.connect(5)
+    try:
+        sock.sendall(GARBAGE)
+        read(sock, exchange, time.monotonic() + 5)
+    finally:
+        close(sock)
+    if exchange.complete:
+        return
+    text = answer.decode("utf-8", "replace")
+    if not server.alive():
+        raise Fail("the server died on bytes that are no HTTP request (%s)%s"
+                   % (server.exit_description(), run.last_error()),
+                   "Part 1's server does not parse the request: it reads it, prints it and "
+                   "sends its fixed answer. Do not decode or split what recv() returned.")
+    raise Fail("bytes that are no HTTP request got %s, not the answer with %s"
+               % (describe(exchange.raw) if exchange.raw else "no response", text),
+               "Part 1's server answers whatever it reads: recv(), print, sendall() the "
+               "fixed response, close().")

@@ -20,6 +20,9 @@ DECLARATION = "stage.toml"
 # Every check, in the order they run: the order of the registry. The ids
 # are the contract of every output format: never rename one.
 CHECK_IDS = tuple(CHECKS)
+# The checks a stage runs when its stage.toml does not list them ("all"):
+# Part 3's, every check but those only a stage naming them runs.
+EVERYWHERE = tuple(c for c in CHECK_IDS if CHECKS[c].everywhere)
 
 
 class StageError(Exception):
@@ -66,11 +69,11 @@ class Stage:
         return self.directory / "README.md"
 
 
-def _ids(value, where, field, default):
+def _ids(value, where, field, default, every):
     if value is None:
         return default
     if value == "all":
-        return CHECK_IDS
+        return every
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise StageError('%s: %s must be a list of check ids or "all"' % (where, field))
     unknown = [v for v in value if v not in CHECKS]
@@ -89,8 +92,8 @@ def load_stage(directory: Path) -> Stage:
     for key in ("id", "title", "lesson"):
         if not isinstance(data.get(key), str):
             raise StageError("%s: %s is missing" % (where, key))
-    checks = _ids(data.get("checks"), where, "checks", CHECK_IDS)
-    required = _ids(data.get("required"), where, "required", checks)
+    checks = _ids(data.get("checks"), where, "checks", EVERYWHERE, EVERYWHERE)
+    required = _ids(data.get("required"), where, "required", checks, checks)
     if not set(required) <= set(checks):
         raise StageError("%s: it requires checks it does not run" % where)
     clients = data.get("trace_clients", 1)

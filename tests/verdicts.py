@@ -22,16 +22,17 @@ accepts-while-reaping  -  -  P  P  P  P  P
 """
 
 SERIES = """
-check                  3h
-serves                 P
-closes                 P
-concurrent             P
-no-fd-leak             P
-fd-limit               P
-reaps                  P
-reaps-burst            P
-survives-child-kill    P
-accepts-while-reaping  P
+check                  1  3h
+serves                 P  P
+closes                 P  P
+concurrent             F  P
+no-fd-leak             P  P
+fd-limit               .  P
+reaps                  .  P
+reaps-burst            .  P
+survives-child-kill    .  P
+accepts-while-reaping  .  P
+answers-garbage        P  .
 """
 
 STATUS = {"P": ("pass",), "F": ("fail",), "-": ("skip",)}
