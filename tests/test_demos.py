@@ -283,6 +283,17 @@ def test_3g_bursts_leave_no_zombie(demos):
     has(out, r"\[OK\] 0 zombies after each of 3 bursts of 128 clients")
 
 
+def test_1_any_request_gets_the_answer(demos):
+    code, out, seconds = demos.run("1")
+    passed("1", code, out, seconds)
+    has(out, r"client \| Hello, World!",
+        r"server \| b'GET /hello HTTP/1\.1\\r\\nHost: localhost:8888",
+        r"server \| b'GET /hello HTTP/1\.1\\n'",
+        r"server \| b'hello\? is anybody there\\n'",
+        r"\[OK\] garbage got Hello, World! too")
+    assert out.count("client | Hello, World!") == 3, out[-4000:]
+
+
 def test_3h_flask_behind_a_forking_server_no_zombies(demos):
     code, out, seconds = demos.run("3h")
     passed("3h", code, out, seconds)
