@@ -683,11 +683,11 @@ def accepts_while_reaping(run):
     expect_response(third, "the third client's response")
 
 
-GARBAGE = b"\x16\x03\x01 these bytes are no HTTP request\r\n\r\n"
+GARBAGE = b"\x16\x03\x01\xff\xfe these bytes are no HTTP request\r\n\r\n"
 
 
 @check("answers-garbage", bound=12, everywhere=False, reproduce=START + """
-printf 'these bytes are no HTTP request\\r\\n\\r\\n' | nc -q 5 localhost {port}
+printf '\\026\\003\\001\\377\\376 these bytes are no HTTP request\\r\\n\\r\\n' | nc -q 5 localhost {port}
 """)
 def answers_garbage(run):
     """Bytes that are no HTTP request still get the server's fixed answer
@@ -704,6 +704,9 @@ def answers_garbage(run):
     if exchange.complete:
         return
     text = answer.decode("utf-8", "replace")
+    died = time.monotonic() + 1.0       # a server that crashed closed the connection
+    while exchange.closed and server.alive() and time.monotonic() < died:
+        time.sleep(0.02)
     if not server.alive():
         raise Fail("the server died on bytes that are no HTTP request (%s)%s"
                    % (server.exit_description(), run.last_error()),
