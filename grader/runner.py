@@ -38,9 +38,14 @@ class Run:
     def note(self, text):
         self.notes.append(text)
 
-    def start(self, nofile=1024, recorded=False):
+    def start(self, nofile=1024, recorded=False, args=None):
         """Start the server; `recorded`: with lab trace's hook loaded, for
-        the counts a failure message gives (run.recorded())."""
+        the counts a failure message gives (run.recorded()); `args`: in
+        place of the stage's (a check that tries several WSGI apps stops
+        the server it started before, and starts the next)."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
         owner = self.sandbox.port_owner()
         if owner:
             raise GraderError(
@@ -50,7 +55,7 @@ class Run:
         if recorded:
             self.hook = HookLog()
             launch = self.hook.launch_options(self.sandbox)
-        self.server = self.sandbox.start(nofile=nofile, **launch)
+        self.server = self.sandbox.start(nofile=nofile, args=args, **launch)
         if self.server.wait_listening(STARTUP_SECONDS) is None:
             raise Fail(*self._not_listening())
         return self.server

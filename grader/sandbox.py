@@ -428,9 +428,10 @@ class Sandbox:
                     return "PID %s" % conn.pid
         return None
 
-    def start(self, nofile: int = 1024, extra_env=None, pass_fds=()) -> Server:
+    def start(self, nofile: int = 1024, extra_env=None, pass_fds=(), args=None) -> Server:
         """Launch the server. `extra_env` and `pass_fds` reach it as they are
-        (lab trace's recording hook uses them)."""
+        (lab trace's recording hook uses them); `args`, after the file, in
+        place of the stage's."""
         namespace = netns.NetNamespace() if self.use_netns else None
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -447,7 +448,8 @@ class Sandbox:
             "limits": self._limits(nofile),
             "cwd": str(self.workdir),
             "uid": self.uid,
-            "argv": [self.python, "-u", self.server_file.name, *self.launch.args],
+            "argv": [self.python, "-u", self.server_file.name,
+                     *(self.launch.args if args is None else args)],
             "env": env,
         }
         try:

@@ -22,17 +22,24 @@ accepts-while-reaping  -  -  P  P  P  P  P
 """
 
 SERIES = """
-check                  1  3h
-serves                 P  P
-closes                 P  P
-concurrent             F  P
-no-fd-leak             P  P
-fd-limit               .  P
-reaps                  .  P
-reaps-burst            .  P
-survives-child-kill    .  P
-accepts-while-reaping  .  P
-answers-garbage        P  .
+check                  1  2  3h
+serves                 P  P  P
+closes                 P  P  P
+concurrent             F  F  P
+no-fd-leak             P  .  P
+fd-limit               .  .  P
+reaps                  .  .  P
+reaps-burst            .  .  P
+survives-child-kill    .  .  P
+accepts-while-reaping  .  .  P
+answers-garbage        P  .  .
+wsgi-frameworks        .  P  .
+wsgi-environ           .  F  .
+wsgi-status-headers    .  P  .
+wsgi-body-iterable     .  P  .
+wsgi-close             .  F  .
+wsgi-input             .  F  .
+wsgi-survives-empty    .  F  .
 """
 
 STATUS = {"P": ("pass",), "F": ("fail",), "-": ("skip",)}
