@@ -798,6 +798,12 @@ def wsgi_frameworks(run):
         except Fail as f:
             raise Fail("with %s: %s" % (app, f.message),
                        f.hint or "The server must call whatever application it is given.")
+        _, body = split_response(exchange.raw)
+        if server.answer not in body:       # framed by a Content-Length, but not the app's
+            raise Fail('with %s: expected a body containing "%s", got %s'
+                       % (app, answer, describe(body)),
+                       "Call the application named on the command line (module:callable) "
+                       "and send the body it returns.")
 
 
 ENVIRON_NEEDS = {

@@ -101,3 +101,58 @@ def test_a_wrong_declaration_is_named(tmp_path, line, words):
     toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n' + line + "\n", files=False)
     with pytest.raises(StageError, match=words.replace(".", r"\.")):
         find_stages(tmp_path / "labs")
+
+
+# -- stage 2: a WSGI server is graded as one -------------------------------
+
+WSGIREF_SERVER = '''\
+import sys
+from wsgiref.simple_server import make_server
+
+module, name = sys.argv[1].split(":")
+application = getattr(__import__(module), name)
+make_server("", 8888, application).serve_forever()
+'''
+
+# answers every request as Flask would, without calling any application
+IGNORES_THE_APP = '''\
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", 8888))
+s.listen(5)
+while True:
+    c, _ = s.accept()
+    c.recv(1024)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 24\\r\\n\\r\\nHello world from Flask!\\n")
+    c.close()
+'''
+
+
+def graded_at_2(tmp_path, source):
+    from grader.stages import STAGES
+    if not runner.parallel_available():
+        pytest.skip("as root with network namespaces only (else the host's port 8888)")
+    server = tmp_path / "server.py"
+    server.write_text(source)
+    report = runner.grade(STAGES["2"], server)
+    return {c.id: c for c in report.checks}
+
+
+def test_a_wsgiref_server_passes_stage_2(tmp_path):
+    """The standard library's WSGI server meets PEP 3333: it passes every
+    check of stage 2 but concurrent (it serves one client at a time)."""
+    checks = graded_at_2(tmp_path, WSGIREF_SERVER)
+    failed = {i: c.message for i, c in checks.items() if c.status != "pass"}
+    assert set(failed) == {"concurrent"}, failed
+
+
+def test_a_server_that_ignores_the_app_fails_the_app_checks(tmp_path):
+    checks = graded_at_2(tmp_path, IGNORES_THE_APP)
+    assert checks["serves"].status == "pass"
+    assert checks["wsgi-frameworks"].status == "fail"
+    assert "with pyramidapp:app" in checks["wsgi-frameworks"].message
+    for check_id in ("wsgi-status-headers", "wsgi-body-iterable", "wsgi-close", "wsgi-input",
+                     "wsgi-environ"):
+        assert checks[check_id].status == "fail", (check_id, checks[check_id].message)
+        assert checks[check_id].hint, check_id
