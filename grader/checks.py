@@ -815,7 +815,7 @@ ENVIRON_NEEDS = {
 
 
 @check("wsgi-environ", bound=15, everywhere=False, reproduce=PROBE_START + """
-curl -s 'http://localhost:{port}/environ?lab=probe' | python3 -m json.tool --json-lines
+curl -s 'http://localhost:{port}/environ?lab=probe' | head -1 | python3 -m json.tool
 """)
 def wsgi_environ(run):
     """The environ carries what PEP 3333 requires: the CGI variables

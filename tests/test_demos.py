@@ -294,6 +294,16 @@ def test_1_any_request_gets_the_answer(demos):
     assert out.count("client | Hello, World!") == 3, out[-4000:]
 
 
+def test_2_three_frameworks_and_the_environ(demos):
+    code, out, seconds = demos.run("2")
+    passed("2", code, out, seconds)
+    for framework in ("Flask", "Pyramid", "Django"):
+        has(out, r"client \| Hello world from {}!".format(framework),
+            r"\[OK\] curl got \"Hello world from {}!\"".format(framework))
+    has(out, r"client \| +\"PATH_INFO\": \[", r"\"/environ\?lab=probe\"",
+        r"\[OK\] the environ has the keys")
+
+
 def test_3h_flask_behind_a_forking_server_no_zombies(demos):
     code, out, seconds = demos.run("3h")
     passed("3h", code, out, seconds)
