@@ -153,9 +153,13 @@ def _grader_files():
             continue
         yield path.relative_to(REPO_ROOT).as_posix(), path
     yield CLIENT3.relative_to(REPO_ROOT).as_posix(), CLIENT3
-    # the stage declarations (not the stages' servers nor their demos)
+    # the stage declarations (not the stages' servers nor their demos), and
+    # the files they copy beside a server (the WSGI apps of stages 2 and 3h)
     for path in sorted(LABS_DIR.glob("*/" + DECLARATION)):
         yield path.relative_to(REPO_ROOT).as_posix(), path
+    for stage in STAGES.values():
+        for path in stage.launch.files:
+            yield path.relative_to(REPO_ROOT).as_posix(), path
 
 
 def _add(zf, name, data, executable=False):
