@@ -283,6 +283,7 @@ def test_3g_bursts_leave_no_zombie(demos):
     has(out, r"\[OK\] 0 zombies after each of 3 bursts of 128 clients")
 
 
+@pytest.mark.container
 def test_1_any_request_gets_the_answer(demos):
     code, out, seconds = demos.run("1")
     passed("1", code, out, seconds)
@@ -294,6 +295,7 @@ def test_1_any_request_gets_the_answer(demos):
     assert out.count("client | Hello, World!") == 3, out[-4000:]
 
 
+@pytest.mark.container
 def test_2_three_frameworks_and_the_environ(demos):
     code, out, seconds = demos.run("2")
     passed("2", code, out, seconds)
@@ -304,6 +306,7 @@ def test_2_three_frameworks_and_the_environ(demos):
         r"\[OK\] the environ has the keys")
 
 
+@pytest.mark.container
 def test_3h_flask_behind_a_forking_server_no_zombies(demos):
     code, out, seconds = demos.run("3h")
     passed("3h", code, out, seconds)
