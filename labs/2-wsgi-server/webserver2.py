@@ -6,11 +6,11 @@
 # Run it with a WSGI application: python3 webserver2.py flaskapp:app      #
 # (also pyramidapp:app, djangoapp:app, wsgiapp:app)                       #
 #                                                                         #
-# The article's code already runs on Python 3: StringIO comes from io     #
-# when the Python 2 module is missing, and the request and the response   #
-# are decoded and encoded as UTF-8. Kept as it is, with what PEP 3333     #
-# asks otherwise (lab check 2 shows it): wsgi.input should give bytes,    #
-# and one recv() may not hold the whole request.                          #
+# The article printed it for Python 2.7; its repository's later version, #
+# kept here as it is, runs on Python 3 too: StringIO comes from io when   #
+# the Python 2 module is missing, and the request and the response are    #
+# decoded and encoded as UTF-8. What PEP 3333 asks otherwise, lab check 2 #
+# shows: wsgi.input should give bytes, PATH_INFO no query, and more.      #
 ###########################################################################
 try:
     from StringIO import StringIO # Python 2
