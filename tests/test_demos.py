@@ -307,8 +307,8 @@ def test_2_three_frameworks_and_the_environ(demos):
 
 
 @pytest.mark.container
-def test_3h_flask_behind_a_forking_server_no_zombies(demos):
-    code, out, seconds = demos.run("3h")
+def test_3h_flask_behind_a_forking_server_no_zombies(demos, tmp_path):
+    code, out, seconds = demos.run("3h", env={"LAB_TRACE_DIR": str(tmp_path)})
     passed("3h", code, out, seconds)
     has(out, r"Hello world from Flask!",
         r"\[OK\] curl got \"Hello world from Flask!\" from the Flask application")
@@ -316,6 +316,8 @@ def test_3h_flask_behind_a_forking_server_no_zombies(demos):
         r"zombie children of the server after burst \d+: (\d+)", out)]
     assert counts == [0, 0], counts
     has(out, r"\[OK\] 0 zombies after each of 2 bursts of 128 clients")
+    has(out, r"\[OK\] 128 children exited, the handler ran \d+ times, and all 128 were reaped")
+    assert (tmp_path / "trace-webserver3h.svg").is_file()
 
 
 # -------------------------------------------------------------- cleanup ---

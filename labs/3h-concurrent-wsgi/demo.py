@@ -53,6 +53,14 @@ def body(demo):
                  "loop reaps them all.")
     server.interrupt()
 
+    demo.step("a burst, traced: fewer signals than children, every child reaped")
+    counts = demo.trace("webserver3h.py", CLIENTS)
+    demo.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == CLIENTS,
+               "every child reaped", "{reaped} of {exited} reaped, {zombies} zombies".format(
+                   **counts))
+    demo.ok("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
+            "were reaped".format(**counts))
+
 
 if __name__ == "__main__":
     demolib.Demo("3h").run(body)
