@@ -186,9 +186,11 @@ def cmd_trace(args):
 
 def guess_stage(path):
     """The stage a file's name suggests (webserver3f.py: 3f), else the
-    first one: it only sets the default number of clients."""
+    first one: it sets the default number of clients, and how the server
+    is started (webserver2.py and webserver3h.py with their WSGI app)."""
     import re
-    match = re.search(r"(\d[a-z])", path.stem.lower())
+    match = (re.search(r"(\d[a-z])", path.stem.lower())
+             or re.search(r"(\d)$", path.stem.lower()))        # webserver2.py: 2
     stage = find_stage(match.group(1)) if match else None
     return stage or next(iter(STAGES.values()))
 
