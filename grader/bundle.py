@@ -157,9 +157,9 @@ def _grader_files():
     # the files they copy beside a server (the WSGI apps of stages 2 and 3h)
     for path in sorted(LABS_DIR.glob("*/" + DECLARATION)):
         yield path.relative_to(REPO_ROOT).as_posix(), path
-    for stage in STAGES.values():
-        for path in stage.launch.files:
-            yield path.relative_to(REPO_ROOT).as_posix(), path
+    beside = dict.fromkeys(p for stage in STAGES.values() for p in stage.launch.files)
+    for path in beside:                 # once each: two stages may copy the same app
+        yield path.relative_to(REPO_ROOT).as_posix(), path
 
 
 def _add(zf, name, data, executable=False):

@@ -41,7 +41,8 @@ class Stage:
     trace_clients: int = 1   # lab trace's default number of simultaneous clients
     # How its server is started and what it is asked (the defaults: Part 3's)
     args: tuple = ()         # after `python3 FILE`, e.g. ("flaskapp:app",)
-    files: tuple = ()        # names in the stage's folder, copied beside the server
+    files: tuple = ()        # names in the stage's folder (or ../OTHER/NAME), copied
+                             # beside the server
     request_path: str = "/hello"
     answer: str = "Hello, World!"   # text the response's body must contain
     labs_dir: Path = LABS_DIR  # where its folder is
@@ -57,7 +58,8 @@ class Stage:
     @property
     def launch(self) -> Launch:
         """What the sandbox needs to start its server and ask it."""
-        return Launch(args=self.args, files=tuple(self.directory / f for f in self.files),
+        return Launch(args=self.args,
+                      files=tuple((self.directory / f).resolve() for f in self.files),
                       request_path=self.request_path, answer=self.answer)
 
     @property
@@ -102,9 +104,13 @@ def load_stage(directory: Path) -> Stage:
     args = _strings(data.get("args", []), where, "args")
     files = _strings(data.get("files", []), where, "files")
     for name in files:
-        if "/" in name or name.startswith(".") or not (directory / name).is_file():
-            raise StageError("%s: files names %r, which is no file of %s" % (where, name,
-                                                                         directory.name))
+        # a file of the stage's folder, or of another stage's: "../2-wsgi-server/x.py"
+        parts = name.split("/")
+        sibling = len(parts) == 3 and parts[0] == ".." and not parts[1].startswith(".")
+        if (len(parts) != 1 and not sibling) or parts[-1].startswith(".") \
+                or not (directory / name).is_file():
+            raise StageError("%s: files names %r, which is no file of %s (nor of another "
+                             "stage's folder: ../FOLDER/NAME)" % (where, name, directory.name))
     path = data.get("request_path", "/hello")
     if not isinstance(path, str) or not re.fullmatch(r"/[\x21-\x7e]*", path):
         raise StageError("%s: request_path must be a path starting with /, without spaces"

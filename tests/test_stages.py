@@ -92,6 +92,8 @@ def test_defaults_are_part_3s(tmp_path):
     ('args = "flaskapp:app"', "args must be a list of strings"),
     ('files = ["missing.py"]', "which is no file of 9z-toy"),
     ('files = ["../stage.toml"]', "which is no file of 9z-toy"),
+    ('files = ["../../grader/checks.py"]', "which is no file of 9z-toy"),
+    ('files = ["/etc/passwd"]', "which is no file of 9z-toy"),
     ('request_path = "hello"', "request_path must be a path"),
     ('request_path = "/a b"', "request_path must be a path"),
     ('answer = ""', "answer must be the text"),

@@ -2,7 +2,8 @@
 test_verdicts.py and test_golden.py. TABLE: Part 3's servers, graded at 3g
 (every check runs there). SERIES: the other stages' servers, each graded at
 its own stage (started as its stage declares: 3h with the Flask app behind
-it), "." where that stage does not run the check.
+it, and with the probe app for Part 2's checks), "." where that stage does
+not run the check.
 
 P pass, F fail, - skipped (not applicable: no child to reap or kill; or not
 run: a check it builds on did not pass).
@@ -33,13 +34,13 @@ reaps-burst            .  .  P
 survives-child-kill    .  .  P
 accepts-while-reaping  .  .  P
 answers-garbage        P  .  .
-wsgi-frameworks        .  P  .
-wsgi-environ           .  F  .
-wsgi-status-headers    .  P  .
-wsgi-body-iterable     .  P  .
-wsgi-close             .  F  .
-wsgi-input             .  F  .
-wsgi-survives-empty    .  F  .
+wsgi-frameworks        .  P  P
+wsgi-environ           .  F  F
+wsgi-status-headers    .  P  P
+wsgi-body-iterable     .  P  P
+wsgi-close             .  F  F
+wsgi-input             .  F  F
+wsgi-survives-empty    .  F  P
 """
 
 STATUS = {"P": ("pass",), "F": ("fail",), "-": ("skip",)}
