@@ -18,7 +18,8 @@ RUN set -eux; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         python3 python3-pexpect python3-psutil python3-pytest python3-pytest-timeout python3-wcwidth \
         python3-jsonschema python3-xmlschema \
-        curl procps psmisc strace lsof iproute2 util-linux sudo \
+        python3-flask python3-pyramid python3-django \
+        curl netcat-openbsd procps psmisc strace lsof iproute2 util-linux sudo \
         nano vim-tiny less; \
     apt-get clean; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log

@@ -155,8 +155,12 @@ def _grader_files():
             continue
         yield path.relative_to(REPO_ROOT).as_posix(), path
     yield CLIENT3.relative_to(REPO_ROOT).as_posix(), CLIENT3
-    # the stage declarations (not the stages' servers nor their demos)
+    # the stage declarations (not the stages' servers nor their demos), and
+    # the files they copy beside a server (the WSGI apps of stages 2 and 3h)
     for path in sorted(LABS_DIR.glob("*/" + DECLARATION)):
+        yield path.relative_to(REPO_ROOT).as_posix(), path
+    beside = dict.fromkeys(p for stage in STAGES.values() for p in stage.launch.files)
+    for path in beside:                 # once each: two stages may copy the same app
         yield path.relative_to(REPO_ROOT).as_posix(), path
 
 

@@ -10,15 +10,17 @@ serves a connection and what a child is doing are read from /proc
 (observe.py).
 """
 
+import json
+import re
 import signal
 import time
 
 import psutil
 
 from . import observe
+from .client import (question, close, burst, fetch, framed, read, Exchange, status_code,
+                     split_response, starts_with_blank_line)
 from .i18n import _, N_, ngettext
-from .client import (REQUEST, close, burst, fetch, framed, read, Exchange, status_code,
-                     starts_with_blank_line)
 
 CHECKS = {}
 
@@ -37,12 +39,14 @@ class Skip(Exception):
         self.credited = credited   # False: skipped because another check failed
 
 
-def check(check_id, bound, reproduce, depends=("serves",), solo=False):
+def check(check_id, bound, reproduce, depends=("serves",), solo=False, everywhere=True):
     """Register a check: its id, its time bound in seconds, the checks that
     must pass before it runs (it is skipped, with the reason, when one did
     not), and the shell commands that reproduce it by hand ({file},
     {client3}, {port}). `solo`: it loads the machine (hundreds of
-    connections or forks), so no other solo check runs beside it."""
+    connections or forks), so no other solo check runs beside it.
+    `everywhere`: it runs at a stage that does not list its checks (Part
+    3's); False: only where a stage.toml names it."""
     def register(fn):
         if check_id in CHECKS:
             raise ValueError("two checks are called %r" % check_id)
@@ -50,6 +54,7 @@ def check(check_id, bound, reproduce, depends=("serves",), solo=False):
         fn.bound = bound
         fn.depends = tuple(depends)
         fn.solo = solo
+        fn.everywhere = everywhere
         fn.reproduce = reproduce.strip("\n")
         fn.description = " ".join(fn.__doc__.split())
         CHECKS[check_id] = fn
@@ -57,8 +62,9 @@ def check(check_id, bound, reproduce, depends=("serves",), solo=False):
     return register
 
 
-HELLO = "curl -v --max-time 5 http://localhost:{port}/hello"
-START = "python3 {file} &          # the server, in the background"
+# {args}: the stage's arguments after the file; {path}: its request path
+HELLO = "curl -v --max-time 5 http://localhost:{port}{path}"
+START = "python3 {file}{args} &          # the server, in the background"
 SILENT_CLIENT = ("python3 -c 'import socket, time; "
                  "s = socket.create_connection((\"localhost\", {port})); time.sleep(30)' &")
 
@@ -74,10 +80,12 @@ def expect_response(exchange: Exchange, what=N_("the response")):
     if exchange.complete and status_code(exchange.raw) == 200:
         return
     if exchange.error and not exchange.raw:
-        raise Fail(_("no response to GET /hello: %s after %.1f s") % (_(exchange.error), exchange.seconds))
+        raise Fail(_("no response to GET %s: %s after %.1f s") % (exchange.path, _(exchange.error),
+                                                                  exchange.seconds))
     if not exchange.raw:
-        raise Fail(_("no response to GET /hello within %.1f s%s") % (
-            exchange.seconds, _(" (the connection was closed without a byte)") if exchange.closed else ""))
+        raise Fail(_("no response to GET %s within %.1f s%s") % (
+            exchange.path, exchange.seconds,
+            _(" (the connection was closed without a byte)") if exchange.closed else ""))
     if starts_with_blank_line(exchange.raw):
         raise Fail(
             _("the response starts with a blank line: %s") % describe(exchange.raw),
@@ -91,10 +99,11 @@ def expect_response(exchange: Exchange, what=N_("the response")):
                    _('Start the response with "HTTP/1.1 200 OK", then a blank line, then the body.'))
     if code != 200:
         raise Fail(_("expected status 200, not %d: %s") % (code, describe(exchange.raw)),
-                   _('Answer GET /hello with "HTTP/1.1 200 OK".'))
-    raise Fail(_('expected a body containing "Hello, World!" within %.1f s, got %s')
-               % (exchange.seconds, describe(exchange.raw)),
-               _("Send a blank line after the status line, then Hello, World!"))
+                   _('Answer GET %s with "HTTP/1.1 200 OK".') % exchange.path)
+    answer = exchange.answer.decode("utf-8", "replace")
+    raise Fail(_('expected a body containing "%s" within %.1f s, got %s')
+               % (answer, exchange.seconds, describe(exchange.raw)),
+               _("Send a blank line after the status line, then %s") % answer)
 
 
 # ---------------------------------------------------------------------------
@@ -226,7 +235,7 @@ def asleep(server, longer_than):
 
 
 @check("no-fd-leak", bound=30, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 python3 {client3} --max-clients 20
 sleep 1; ls /proc/$pid/fd | wc -l                 # descriptors after 20 requests
 python3 {client3} --max-clients 80
@@ -269,7 +278,7 @@ def no_fd_leak(run):
 
 
 @check("fd-limit", bound=40, solo=True, reproduce="""
-(ulimit -Sn 256; exec python3 {file}) &          # 256 descriptors, for the server only
+(ulimit -Sn 256; exec python3 {file}{args}) &          # 256 descriptors, for the server only
 python3 {client3} --max-clients 300
 """ + HELLO)
 def fd_limit(run):
@@ -283,7 +292,7 @@ def fd_limit(run):
             try:
                 sock = server.connect_eagerly(budget=2)
                 clients.append(sock)
-                sock.sendall(REQUEST)
+                sock.sendall(question(server)[0])
             except OSError as e:
                 refused = e.strerror or _("timed out")
                 break
@@ -490,7 +499,7 @@ def reaping_counts(run, zombies, handler):
 
 
 @check("reaps", bound=20, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 """ + HELLO + """
 sleep 2; ps -o pid,ppid,stat,cmd --ppid $pid     # Z / <defunct>: exited, never reaped
 """)
@@ -541,7 +550,7 @@ def reaps(run):
 
 
 @check("reaps-burst", bound=60, solo=True, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 python3 {client3} --max-clients 128
 sleep 2; ps -o pid,stat,cmd --ppid $pid | grep -c defunct   # zombies left
 """)
@@ -608,7 +617,7 @@ def reaps_burst(run):
 
 
 @check("survives-child-kill", bound=25, reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 """ + SILENT_CLIENT + """
 sleep 1; ps -o pid,cmd --ppid $pid              # the child serving that client
 kill -9 CHILD_PID
@@ -649,7 +658,7 @@ def survives_child_kill(run):
 
 
 @check("accepts-while-reaping", bound=35, depends=("serves", "concurrent"), reproduce="""
-python3 {file} &  pid=$!
+python3 {file}{args} &  pid=$!
 """ + SILENT_CLIENT + """
 """ + HELLO + """          # its child exits: SIGCHLD
 sleep 1
@@ -690,3 +699,293 @@ def accepts_while_reaping(run):
               "the server accepts nobody meanwhile. Call os.waitpid(-1, os.WNOHANG) in a loop "
               "and return when it gives (0, 0) (stage 3g)."))
     expect_response(third, N_("the third client's response"))
+
+
+GARBAGE = b"\x16\x03\x01\xff\xfe these bytes are no HTTP request\r\n\r\n"
+
+
+@check("answers-garbage", bound=12, everywhere=False, reproduce=START + """
+printf '\\026\\003\\001\\377\\376 these bytes are no HTTP request\\r\\n\\r\\n' | nc -q 5 localhost {port}
+""")
+def answers_garbage(run):
+    """Bytes that are no HTTP request still get the server's fixed answer
+    (Part 1's server answers whatever it reads), within 5 s."""
+    server = run.start()
+    _, _, answer = question(server)
+    exchange = Exchange(answer=answer)
+    sock = server.connect(5)
+    try:
+        sock.sendall(GARBAGE)
+        read(sock, exchange, time.monotonic() + 5)
+    finally:
+        close(sock)
+    if exchange.complete:
+        return
+    text = answer.decode("utf-8", "replace")
+    died = time.monotonic() + 1.0       # a server that crashed closed the connection
+    while exchange.closed and server.alive() and time.monotonic() < died:
+        time.sleep(0.02)
+    if not server.alive():
+        raise Fail("the server died on bytes that are no HTTP request (%s)%s"
+                   % (server.exit_description(), run.last_error()),
+                   "Part 1's server does not parse the request: it reads it, prints it and "
+                   "sends its fixed answer. Do not decode or split what recv() returned.")
+    raise Fail("bytes that are no HTTP request got %s, not the answer with %s"
+               % (describe(exchange.raw) if exchange.raw else "no response", text),
+               "Part 1's server answers whatever it reads: recv(), print, sendall() the "
+               "fixed response, close().")
+
+
+# -- Part 2: a WSGI server, checked against PEP 3333 -------------------------
+# The server is started with the grader's probe application (labprobe.py,
+# copied beside it with the stage's apps): every body it sends ends with
+# PROBE_END, whatever the server does about framing.
+
+PROBE = "labprobe:app"
+PROBE_END = b"\nlab-probe-end\n"
+PROBE_START = "python3 {file} " + PROBE + " &          # the grader's probe application"
+PEP3333 = "PEP 3333 (https://peps.python.org/pep-3333/)"
+
+
+def ask(server, path, method="GET", body=b"", answer=PROBE_END, timeout=5):
+    """One request to the probe on a new connection; (exchange, head, body)."""
+    request = ("%s %s HTTP/1.1\r\nHost: localhost:%d\r\nUser-Agent: lab-check\r\n"
+               % (method, path, server.port)).encode("ascii")
+    if body:
+        request += (b"Content-Type: application/x-www-form-urlencoded\r\n"
+                    b"Content-Length: %d\r\n" % len(body))
+    request += b"\r\n" + body
+    exchange = Exchange(path=path, answer=answer)
+    sock = server.connect(timeout)
+    try:
+        sock.sendall(request)
+        read(sock, exchange, time.monotonic() + timeout)
+    finally:
+        close(sock)
+    head, payload = split_response(exchange.raw)
+    if head is not None and _CHUNKED_HEAD.search(head):
+        payload = dechunk(payload)
+    return exchange, head, payload
+
+
+_CHUNKED_HEAD = re.compile(rb"^transfer-encoding:[^\r\n]*chunked", re.I | re.M)
+
+
+def dechunk(payload):
+    out = b""
+    while payload:
+        size, _, rest = payload.partition(b"\r\n")
+        try:
+            n = int(size.split(b";")[0], 16)
+        except ValueError:
+            return out + payload
+        if n == 0:
+            break
+        out += rest[:n]
+        payload = rest[n + 2:]
+    return out
+
+
+def expect_probe(exchange, what):
+    if not exchange.complete:
+        raise Fail("the probe application's response to %s %s: %s" % (
+            what, exchange.path, describe(exchange.raw) if exchange.raw else
+            "none within %.0f s%s" % (exchange.seconds or 5,
+                                      " (" + exchange.error + ")" if exchange.error else "")),
+            "The server must send the whole body the application returns. Run it by hand "
+            "with the probe (python3 YOUR_SERVER labprobe:app) and read what it prints.")
+
+
+@check("wsgi-frameworks", bound=40, everywhere=False, reproduce="""
+python3 {file} pyramidapp:app &      # then Ctrl-C it, and the same with:
+python3 {file} djangoapp:app &       # ... and wsgiapp:app (a WSGI app without a framework)
+""" + HELLO)
+def wsgi_frameworks(run):
+    """The article's Pyramid and Django applications, and a WSGI application
+    without a framework, each answer GET /hello through the server."""
+    for app, answer in (("pyramidapp:app", "Hello world from Pyramid!"),
+                        ("djangoapp:app", "Hello world from Django!"),
+                        ("wsgiapp:app", "Hello world from a simple WSGI application!")):
+        server = run.start(args=[app])
+        server.answer = answer.encode()
+        exchange = fetch(server, timeout=10)
+        try:
+            expect_response(exchange)
+        except Fail as f:
+            raise Fail("with %s: %s" % (app, f.message),
+                       f.hint or "The server must call whatever application it is given.")
+        _, body = split_response(exchange.raw)
+        if server.answer not in body:       # framed by a Content-Length, but not the app's
+            raise Fail('with %s: expected a body containing "%s", got %s'
+                       % (app, answer, describe(body)),
+                       "Call the application named on the command line (module:callable) "
+                       "and send the body it returns.")
+
+
+ENVIRON_NEEDS = {
+    "REQUEST_METHOD": "str", "SERVER_NAME": "str", "SERVER_PORT": "str",
+    "SERVER_PROTOCOL": "str", "wsgi.version": "tuple", "wsgi.url_scheme": "str",
+    "wsgi.input": None, "wsgi.errors": None, "wsgi.multithread": "bool",
+    "wsgi.multiprocess": "bool", "wsgi.run_once": "bool",
+}
+
+
+@check("wsgi-environ", bound=15, everywhere=False, reproduce=PROBE_START + """
+curl -s 'http://localhost:{port}/environ?lab=probe' | head -1 | python3 -m json.tool
+""")
+def wsgi_environ(run):
+    """The environ carries what PEP 3333 requires: the CGI variables
+    (REQUEST_METHOD, SERVER_NAME, SERVER_PORT, SERVER_PROTOCOL, PATH_INFO
+    without the query, QUERY_STRING), a request header as HTTP_HOST, and
+    the wsgi.* keys, checked by the grader's probe application."""
+    server = run.start(args=[PROBE])
+    exchange, _, body = ask(server, "/environ?lab=probe")
+    expect_probe(exchange, "GET")
+    try:
+        environ = json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise Fail("the probe's environ did not arrive whole: %s" % describe(body),
+                   "Send the application's body as it is, bytes for bytes.")
+    wrong = []
+    missing = [k for k in ENVIRON_NEEDS if k not in environ]
+    for key, kind in ENVIRON_NEEDS.items():
+        if key in environ and kind and environ[key][0] != kind:
+            wrong.append("%s is %s, not %s" % (key, environ[key][0], kind))
+    for key, want in (("REQUEST_METHOD", "GET"), ("PATH_INFO", "/environ"),
+                      ("QUERY_STRING", "lab=probe"), ("HTTP_HOST", "localhost:%d" % server.port),
+                      ("SERVER_PORT", str(server.port))):
+        if key not in environ:
+            if key not in missing:
+                missing.append(key)
+        elif environ[key][1] != want:
+            wrong.append("%s is %r, not %r" % (key, environ[key][1], want))
+    if "wsgi.version" in environ and environ["wsgi.version"][1] != [1, 0]:
+        wrong.append("wsgi.version is %r, not (1, 0)" % (environ["wsgi.version"][1],))
+    if missing or wrong:
+        raise Fail("for GET /environ?lab=probe, " + "; ".join(
+            (["the environ lacks " + ", ".join(missing)] if missing else []) + wrong),
+            "%s asks every server for these keys. Split the request target at '?': "
+            "PATH_INFO before it, QUERY_STRING after (or ''); SERVER_PROTOCOL is the request "
+            "line's third word; each request header becomes HTTP_ and its name in capitals, "
+            "dashes as underscores (Host: gives HTTP_HOST)." % PEP3333)
+
+
+@check("wsgi-status-headers", bound=15, everywhere=False, reproduce=PROBE_START + """
+curl -si http://localhost:{port}/status
+""")
+def wsgi_status_headers(run):
+    """The status and headers the application gives start_response go out
+    as given: the probe's 404 Not Found, with its X-Lab-Probe header."""
+    server = run.start(args=[PROBE])
+    exchange, head, _ = ask(server, "/status")
+    expect_probe(exchange, "GET")
+    code = status_code(exchange.raw)
+    if code != 404:
+        raise Fail("the application answered 404 Not Found, and the client got %s"
+                   % (describe(exchange.raw.split(b"\n")[0]) if code is None
+                      else "status %d" % code),
+                   "The status line is 'HTTP/1.1 ' and the status start_response was given, "
+                   "as it is.")
+    if not re.search(rb"^x-lab-probe:\s*status\s*$", head, re.I | re.M):
+        raise Fail("the application's header X-Lab-Probe: status is not in the response: %s"
+                   % describe(head),
+                   "Send every header of the list start_response was given, one per line "
+                   "(name: value), then the server's own.")
+
+
+@check("wsgi-body-iterable", bound=15, everywhere=False, reproduce=PROBE_START + """
+curl -s http://localhost:{port}/chunks              # lab-probe-chunks
+""")
+def wsgi_body_iterable(run):
+    """A body the application returns as a generator of several chunks
+    arrives whole and in order."""
+    server = run.start(args=[PROBE])
+    exchange, _, body = ask(server, "/chunks")
+    expect_probe(exchange, "GET")
+    if b"lab-probe-chunks" not in body:
+        raise Fail("the application yielded lab-, probe- and chunks; the body was %s"
+                   % describe(body),
+                   "The application returns an iterable: send each item it yields, in "
+                   "order, as it comes (a generator can be iterated once only).")
+
+
+@check("wsgi-close", bound=15, everywhere=False, reproduce=PROBE_START + """
+curl -s http://localhost:{port}/close   # the server should print: lab-probe: close() called
+""")
+def wsgi_close(run):
+    """When the iterable the application returns has a close() method, the
+    server calls it once the response is sent."""
+    server = run.start(args=[PROBE])
+    exchange, _, _ = ask(server, "/close")
+    expect_probe(exchange, "GET")
+    deadline = time.monotonic() + 1.0
+    while "lab-probe: close() called" not in server.output.text():
+        if time.monotonic() > deadline:
+            raise Fail("the probe's iterable has a close() method, and it was not called "
+                       "within 1 s of the response",
+                       "%s: if the iterable has close(), the server must call it when the "
+                       "request is done, even if sending failed: iterate in try, call "
+                       "close() in finally (frameworks free resources there)." % PEP3333)
+        time.sleep(0.05)
+
+
+@check("wsgi-input", bound=15, everywhere=False, reproduce=PROBE_START + """
+curl -s -d 'lab=probe&n=1' http://localhost:{port}/input   # {{"type": "bytes", ...}}
+""")
+def wsgi_input(run):
+    """wsgi.input gives the request's body, as bytes, and CONTENT_LENGTH
+    says how long it is (the probe POSTs lab=probe&n=1)."""
+    server = run.start(args=[PROBE])
+    sent = b"lab=probe&n=1"
+    exchange, _, body = ask(server, "/input", method="POST", body=sent)
+    expect_probe(exchange, "POST")
+    try:
+        got = json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise Fail("the probe's report did not arrive whole: %s" % describe(body),
+                   "Send the application's body as it is, bytes for bytes.")
+    if got.get("type") != "bytes":
+        raise Fail("wsgi.input.read() gave %s, not bytes (%s)" % (
+            got.get("type"), describe(got.get("data", "").encode("utf-8"), 60)),
+            "%s: wsgi.input is a binary stream. Give io.BytesIO over the body's bytes "
+            "(what follows the blank line), not text." % PEP3333)
+    if got.get("data") != sent.decode():
+        raise Fail("the body was %s, wsgi.input.read(CONTENT_LENGTH) gave %s"
+                   % (describe(sent), describe(got.get("data", "").encode("latin-1"), 80)),
+                   "Give the application the body only, the bytes after the blank line, and "
+                   "CONTENT_LENGTH from the request's Content-Length header (read the rest of "
+                   "the body if one recv() did not bring it all).")
+
+
+@check("wsgi-survives-empty", bound=15, everywhere=False, reproduce=START + """
+nc -z localhost {port}                      # connect, and close without a byte
+printf 'garbage\\r\\n\\r\\n' | nc -q 2 localhost {port}
+""" + HELLO)
+def wsgi_survives_empty(run):
+    """A client that connects and closes without a byte, and one that sends
+    garbage, do not stop the server: the next GET is answered."""
+    server = run.start()
+    for what, data in (("connected and closed without sending a byte", b""),
+                       ("sent garbage instead of a request", b"garbage\r\n\r\n")):
+        sock = server.connect(5)
+        try:
+            if data:
+                sock.sendall(data)
+                read(sock, Exchange(), time.monotonic() + 2, until_closed=True)
+        finally:
+            close(sock)
+        deadline = time.monotonic() + 1.0
+        while server.alive() and time.monotonic() < deadline:
+            if not data:
+                time.sleep(0.05)
+            else:
+                break
+        if not server.alive():
+            raise Fail("the server died when a client %s (%s)%s"
+                       % (what, server.exit_description(), run.last_error()),
+                       "recv() returns b'' when the client closed without a request (a browser "
+                       "opens spare connections and may close them unused): close it and go "
+                       "back to accept(). A request that cannot be parsed should get '400 Bad "
+                       "Request', not end the server.")
+    exchange = fetch(server, timeout=10, give_up=lambda: stuck(server))
+    expect_response(exchange)

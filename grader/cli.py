@@ -43,7 +43,8 @@ def stage_arg(name):
 
 
 def cmd_list(args):
-    print(_("Let's Build A Web Server, Part 3: the stages") + "\n")
+    print(_("Let's Build A Web Server, the series: the stages (Part 3's, 3a-3h, at its heart)")
+          + "\n")
     for stage in STAGES.values():
         print("  %s  %s %s" % (stage.id, i18n.ljust(_(stage.title), 38), _(stage.lesson)))
     print("\n  lab show 3a      " + _("the exercise text of a stage"))
@@ -216,9 +217,11 @@ def cmd_trace(args):
 
 def guess_stage(path):
     """The stage a file's name suggests (webserver3f.py: 3f), else the
-    first one: it only sets the default number of clients."""
+    first one: it sets the default number of clients, and how the server
+    is started (webserver2.py and webserver3h.py with their WSGI app)."""
     import re
-    match = re.search(r"(\d[a-z])", path.stem.lower())
+    match = (re.search(r"(\d[a-z])", path.stem.lower())
+             or re.search(r"(\d)$", path.stem.lower()))        # webserver2.py: 2
     stage = find_stage(match.group(1)) if match else None
     return stage or next(iter(STAGES.values()))
 
@@ -296,7 +299,7 @@ def cmd_grade(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="lab", description=_("Let's Build A Web Server, Part 3: demos and checks."))
+        prog="lab", description=_("Let's Build A Web Server: demos and checks."))
     parser.add_argument("--version", action="version", version="lab " + __version__)
     parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES),
                         help=_("the language of what lab says (default: LAB_LANG, else the "
@@ -316,7 +319,7 @@ def build_parser():
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check", help=_("grade a server for a stage"))
-    p.add_argument("stage", help="3a ... 3g")
+    p.add_argument("stage", help=_("a stage of lab list: 1, 2, 3a ... 3h"))
     p.add_argument("file", nargs="?", help=_("your server (default: webserver3X.py here or in work/)"))
     add_grading_options(p)
     p.add_argument("--only", metavar="IDS", help=_("comma-separated check ids to run"))
@@ -331,7 +334,7 @@ def build_parser():
     p.set_defaults(func=progress.cmd_progress)
 
     p = sub.add_parser("grade", help=_("grade a whole class: one report per submission"))
-    p.add_argument("--stage", required=True, help="3a ... 3g")
+    p.add_argument("--stage", required=True, help=_("a stage of lab list: 1, 2, 3a ... 3h"))
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help=_("a submission: a server file, or a folder holding one"))
     add_grading_options(p, formats=["csv"])

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 
 from .i18n import N_
 
+# Part 3's request and answer; a stage may declare others (stage.toml's
+# request_path and answer), which its Server carries (sandbox.Launch).
 REQUEST = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\nUser-Agent: lab-check\r\n\r\n"
 BODY = b"Hello, World!"
+PATH = "/hello"
+
+
+def question(server):
+    """(request, request path, answer) the checks use with `server`."""
+    return (getattr(server, "request", REQUEST), getattr(server, "request_path", PATH),
+            getattr(server, "answer", BODY))
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)\s*$", re.I | re.M)
 
@@ -47,7 +56,7 @@ def split_response(raw: bytes):
     return None, None
 
 
-def response_complete(raw: bytes) -> bool:
+def response_complete(raw: bytes, answer: bytes = BODY) -> bool:
     """The whole response is here (its body, by Content-Length or by text)."""
     head, body = split_response(raw)
     if head is None:
@@ -55,7 +64,7 @@ def response_complete(raw: bytes) -> bool:
     length = _CONTENT_LENGTH.search(head)
     if length:
         return len(body) >= int(length.group(1))
-    return BODY in body
+    return answer in body
 
 
 _CHUNKED = re.compile(rb"^transfer-encoding:[^\r\n]*chunked", re.I | re.M)
@@ -87,6 +96,8 @@ class Exchange:
     error: str = ""             # connect or socket error
     seconds: float = 0.0        # until complete (or until we gave up)
     gave_up: str = ""           # why we stopped waiting early (see read's give_up)
+    path: str = PATH            # what was asked
+    answer: bytes = BODY        # ... and what the body must contain
 
 
 GIVE_UP_POLL = 0.1
@@ -121,18 +132,19 @@ def read(sock, exchange: Exchange, deadline: float, until_closed=False, give_up=
             exchange.closed = True
             break
         exchange.raw += chunk
-        if not exchange.complete and response_complete(exchange.raw):
+        if not exchange.complete and response_complete(exchange.raw, exchange.answer):
             exchange.complete = True
             exchange.seconds = time.monotonic() - start
     return exchange
 
 
 def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -> Exchange:
-    """GET /hello on a new connection (or on `sock`, already connected);
-    `give_up` as for read()."""
+    """GET /hello (the stage's request) on a new connection (or on `sock`,
+    already connected); `give_up` as for read()."""
     start = time.monotonic()
     deadline = start + timeout
-    exchange = Exchange()
+    request, path, answer = question(server)
+    exchange = Exchange(path=path, answer=answer)
     own = sock is None
     try:
         if own and give_up:
@@ -141,7 +153,7 @@ def fetch(server, timeout: float, until_closed=False, sock=None, give_up=None) -
             sock = server.connect(timeout)
         if sock is not None:
             sock.settimeout(max(0.01, deadline - time.monotonic()))
-            sock.sendall(REQUEST)
+            sock.sendall(request)
             read(sock, exchange, deadline, until_closed, give_up)
     except socket.timeout:
         exchange.error = N_("timed out")
@@ -180,6 +192,7 @@ def burst(server, count: int, timeout: float, resend: float = 0.05, give_up=None
     `resend` seconds is tried again on a new socket instead.
     """
     deadline = time.monotonic() + timeout
+    request, _, answer = question(server)
     sel = selectors.DefaultSelector()
     connecting = {}             # socket -> when its connect started
     received = {}               # socket -> bytes so far
@@ -220,7 +233,7 @@ def burst(server, count: int, timeout: float, resend: float = 0.05, give_up=None
                         continue
                     del connecting[sock]
                     try:
-                        sock.send(REQUEST)     # small: fits the socket buffer
+                        sock.send(request)     # small: fits the socket buffer
                     except OSError:
                         drop(sock)
                         continue
@@ -234,7 +247,7 @@ def burst(server, count: int, timeout: float, resend: float = 0.05, give_up=None
                 except OSError:
                     chunk = b""
                 received[sock] += chunk
-                if response_complete(received[sock]):
+                if response_complete(received[sock], answer):
                     answered += 1
                     drop(sock)
                 elif not chunk:

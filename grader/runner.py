@@ -40,9 +40,14 @@ class Run:
     def note(self, text):
         self.notes.append(text)
 
-    def start(self, nofile=1024, recorded=False):
+    def start(self, nofile=1024, recorded=False, args=None):
         """Start the server; `recorded`: with lab trace's hook loaded, for
-        the counts a failure message gives (run.recorded())."""
+        the counts a failure message gives (run.recorded()); `args`: in
+        place of the stage's (a check that tries several WSGI apps stops
+        the server it started before, and starts the next)."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
         owner = self.sandbox.port_owner()
         if owner:
             raise GraderError(
@@ -52,7 +57,7 @@ class Run:
         if recorded:
             self.hook = HookLog()
             launch = self.hook.launch_options(self.sandbox)
-        self.server = self.sandbox.start(nofile=nofile, **launch)
+        self.server = self.sandbox.start(nofile=nofile, args=args, **launch)
         if self.server.wait_listening(STARTUP_SECONDS) is None:
             raise Fail(*self._not_listening())
         return self.server
@@ -149,7 +154,9 @@ def _result(stage, check_id, points, submission, port):
     return CheckResult(
         id=check_id, description=_(fn.description), required=required, status="skip",
         reproduce=_(fn.reproduce).format(file=shlex.quote(str(submission)),
-                                      client3=shlex.quote(str(CLIENT3)), port=port),
+                                         client3=shlex.quote(str(CLIENT3)), port=port,
+                                         args="".join(" " + shlex.quote(a) for a in stage.args),
+                                         path=stage.request_path),
         max_points=points.get(check_id, 1) if required else 0)
 
 
@@ -254,7 +261,8 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         parallel = parallel_available(isolate_network)
     try:
         shared = None if parallel else Sandbox(Path(submission), port=port,
-                                               isolate_network=isolate_network, source=source)
+                                               isolate_network=isolate_network, source=source,
+                                               launch=stage.launch)
     except (GraderError, OSError, RuntimeError) as e:
         report.status, report.message = "error", str(e)
         return report
@@ -277,7 +285,8 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         else:
             try:
                 sandbox = shared or Sandbox(Path(submission), port=port,
-                                            isolate_network=isolate_network, source=source)
+                                            isolate_network=isolate_network, source=source,
+                                            launch=stage.launch)
             except (GraderError, OSError, RuntimeError) as e:
                 outcome, output, run = {"status": "error", "message": str(e)}, "", None
             else:

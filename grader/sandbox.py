@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -71,6 +72,23 @@ def memory_note() -> str:
 
 class GraderError(Exception):
     """The grader cannot do its job here (not the submission's fault)."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a stage's server is started and what it is asked (a stage.toml
+    declares it; the defaults are Part 3's): `python3 -u FILE *args`, with
+    `files` copied beside the server's copy (a plain __import__ finds
+    them); GET `request_path`, whose body must contain `answer`."""
+    args: tuple = ()
+    files: tuple = ()           # paths
+    request_path: str = "/hello"
+    answer: str = "Hello, World!"
+
+    @property
+    def request(self) -> bytes:
+        return (b"GET %s HTTP/1.1\r\nHost: localhost:8888\r\nUser-Agent: lab-check\r\n\r\n"
+                % self.request_path.encode("ascii"))
 
 
 def _launch(spec, **popen_args):
@@ -187,6 +205,10 @@ class Server:
         self.netns = namespace
         self.port = port
         self.output = OutputBuffer(popen.stdout)
+        # what the checks ask it, and what its answer must contain
+        self.request_path = sandbox.launch.request_path
+        self.request = sandbox.launch.request
+        self.answer = sandbox.launch.answer.encode("utf-8")
         self.started = time.monotonic()
         self.address = None
         self._process = psutil.Process(self.pid)
@@ -326,9 +348,11 @@ def _listening_in_netns_of(pid):
 class Sandbox:
     """Where one submission runs. Use as a context manager."""
 
-    def __init__(self, submission: Path, port: int = 8888, isolate_network=None, source=None):
+    def __init__(self, submission: Path, port: int = 8888, isolate_network=None, source=None,
+                 launch: Launch = None):
         self.submission = Path(submission)
         self.port = port
+        self.launch = launch or Launch()
         self._claim = identity.claim_server_uid() if identity.is_root() else None
         self.uid = self._claim.uid if self._claim else None
         self.python = python_for(self.uid)
@@ -344,8 +368,13 @@ class Sandbox:
             shutil.copyfile(self.submission, self.server_file)
         else:                   # read with the learner's rights (grader/userfiles.py)
             self.server_file.write_bytes(source)
+        beside = []
+        for app in self.launch.files:       # the stage's apps, for __import__
+            if app.name != self.server_file.name:
+                shutil.copyfile(app, self.workdir / app.name)
+                beside.append(self.workdir / app.name)
         if self.uid is not None:
-            for path in (self.workdir, self.server_file):
+            for path in [self.workdir, self.server_file] + beside:
                 os.chown(path, self.uid, self.uid)
         os.chmod(self.workdir, 0o755)
 
@@ -422,9 +451,10 @@ class Sandbox:
                     return "PID %s" % conn.pid
         return None
 
-    def start(self, nofile: int = 1024, extra_env=None, pass_fds=()) -> Server:
+    def start(self, nofile: int = 1024, extra_env=None, pass_fds=(), args=None) -> Server:
         """Launch the server. `extra_env` and `pass_fds` reach it as they are
-        (lab trace's recording hook uses them)."""
+        (lab trace's recording hook uses them); `args`, after the file, in
+        place of the stage's."""
         namespace = netns.NetNamespace() if self.use_netns else None
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -441,7 +471,8 @@ class Sandbox:
             "limits": self._limits(nofile),
             "cwd": str(self.workdir),
             "uid": self.uid,
-            "argv": [self.python, "-u", self.server_file.name],
+            "argv": [self.python, "-u", self.server_file.name,
+                     *(self.launch.args if args is None else args)],
             "env": env,
         }
         try:

@@ -1,13 +1,16 @@
 """The stages: each is a folder under labs/ with a `stage.toml` declaring it
 (id, title, lesson, its server's file name, the checks it runs and the ones
-it requires). Adding a stage is adding a folder; no code names one.
+it requires; how its server is started and what it is asked). Adding a stage
+is adding a folder; no code names one.
 """
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .checks import CHECKS
+from .sandbox import Launch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LABS_DIR = REPO_ROOT / "labs"
@@ -17,6 +20,9 @@ DECLARATION = "stage.toml"
 # Every check, in the order they run: the order of the registry. The ids
 # are the contract of every output format: never rename one.
 CHECK_IDS = tuple(CHECKS)
+# The checks a stage runs when its stage.toml does not list them ("all"):
+# Part 3's, every check but those only a stage naming them runs.
+EVERYWHERE = tuple(c for c in CHECK_IDS if CHECKS[c].everywhere)
 
 
 class StageError(Exception):
@@ -33,14 +39,28 @@ class Stage:
     required: tuple    # the check ids its exercise asks for
     server_name: str = ""
     trace_clients: int = 1   # lab trace's default number of simultaneous clients
+    # How its server is started and what it is asked (the defaults: Part 3's)
+    args: tuple = ()         # after `python3 FILE`, e.g. ("flaskapp:app",)
+    files: tuple = ()        # names in the stage's folder (or ../OTHER/NAME), copied
+                             # beside the server
+    request_path: str = "/hello"
+    answer: str = "Hello, World!"   # text the response's body must contain
+    labs_dir: Path = LABS_DIR  # where its folder is
 
     @property
     def directory(self) -> Path:
-        return LABS_DIR / self.slug
+        return self.labs_dir / self.slug
 
     @property
     def server(self) -> Path:
         return self.directory / (self.server_name or "webserver%s.py" % self.id)
+
+    @property
+    def launch(self) -> Launch:
+        """What the sandbox needs to start its server and ask it."""
+        return Launch(args=self.args,
+                      files=tuple((self.directory / f).resolve() for f in self.files),
+                      request_path=self.request_path, answer=self.answer)
 
     @property
     def demo(self) -> Path:
@@ -51,11 +71,11 @@ class Stage:
         return self.directory / "README.md"
 
 
-def _ids(value, where, field, default):
+def _ids(value, where, field, default, every):
     if value is None:
         return default
     if value == "all":
-        return CHECK_IDS
+        return every
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise StageError('%s: %s must be a list of check ids or "all"' % (where, field))
     unknown = [v for v in value if v not in CHECKS]
@@ -66,21 +86,48 @@ def _ids(value, where, field, default):
 
 def load_stage(directory: Path) -> Stage:
     where = directory / DECLARATION
-    with open(where, "rb") as f:
-        data = tomllib.load(f)
+    try:
+        with open(where, "rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise StageError("%s: %s" % (where, e)) from None
     for key in ("id", "title", "lesson"):
         if not isinstance(data.get(key), str):
             raise StageError("%s: %s is missing" % (where, key))
-    checks = _ids(data.get("checks"), where, "checks", CHECK_IDS)
-    required = _ids(data.get("required"), where, "required", checks)
+    checks = _ids(data.get("checks"), where, "checks", EVERYWHERE, EVERYWHERE)
+    required = _ids(data.get("required"), where, "required", checks, checks)
     if not set(required) <= set(checks):
         raise StageError("%s: it requires checks it does not run" % where)
     clients = data.get("trace_clients", 1)
     if not isinstance(clients, int) or not 1 <= clients <= 1000:
         raise StageError("%s: trace_clients must be a number from 1 to 1000" % where)
+    args = _strings(data.get("args", []), where, "args")
+    files = _strings(data.get("files", []), where, "files")
+    for name in files:
+        # a file of the stage's folder, or of another stage's: "../2-wsgi-server/x.py"
+        parts = name.split("/")
+        sibling = len(parts) == 3 and parts[0] == ".." and not parts[1].startswith(".")
+        if (len(parts) != 1 and not sibling) or parts[-1].startswith(".") \
+                or not (directory / name).is_file():
+            raise StageError("%s: files names %r, which is no file of %s (nor of another "
+                             "stage's folder: ../FOLDER/NAME)" % (where, name, directory.name))
+    path = data.get("request_path", "/hello")
+    if not isinstance(path, str) or not re.fullmatch(r"/[\x21-\x7e]*", path):
+        raise StageError("%s: request_path must be a path starting with /, without spaces"
+                         % where)
+    answer = data.get("answer", "Hello, World!")
+    if not isinstance(answer, str) or not answer.strip():
+        raise StageError("%s: answer must be the text the body must contain" % where)
     return Stage(id=data["id"], slug=directory.name, title=data["title"], lesson=data["lesson"],
                  checks=checks, required=required, server_name=data.get("server", ""),
-                 trace_clients=clients)
+                 trace_clients=clients, args=args, files=files, request_path=path,
+                 answer=answer, labs_dir=directory.parent)
+
+
+def _strings(value, where, field):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise StageError("%s: %s must be a list of strings" % (where, field))
+    return tuple(value)
 
 
 def find_stages(labs_dir: Path = LABS_DIR) -> dict:

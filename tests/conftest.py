@@ -341,7 +341,7 @@ def hostile_grade():
 @pytest.fixture(scope="session")
 def golden_reference_reports():
     """{(server stage, graded at stage): report dict} for the seven
-    reference servers, each at its own stage and at 3g: the 3g ones in one
+    reference servers of Part 3 (verdicts.PART3), each at its own stage and at 3g: the 3g ones in one
     `lab grade` batch, the own-stage ones as one batch per stage, two
     batches at a time, each one submission at a time (--jobs 1): two
     servers under test at once, like `lab grade` on two cores (where each
@@ -357,8 +357,9 @@ def golden_reference_reports():
 
     # two at a time: the 3g batch on the suite's uids, the others beside;
     # one after another where servers share the host's port 8888
-    jobs = [("3g", sorted(STAGES), UID_BASE)] + [
-        (s, [s], UID_BASE + UID_SPAN) for s in sorted(STAGES) if s != "3g"]
+    from verdicts import PART3
+    jobs = [("3g", sorted(PART3), UID_BASE)] + [
+        (s, [s], UID_BASE + UID_SPAN) for s in sorted(PART3) if s != "3g"]
     reports = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         if netns.available() and identity.is_root():
@@ -373,6 +374,22 @@ def golden_reference_reports():
             by_path = {r["submission"]: r for r in graded.data["submissions"]}
             for sid in sids:
                 reports[(sid, stage)] = by_path[str(STAGES[sid].server)]
+    return reports
+
+
+@pytest.fixture(scope="session")
+def series_reference_reports():
+    """{stage: report dict} for the series' servers outside Part 3
+    (verdicts.OWN_STAGE), each graded at its own stage, one after another."""
+    from verdicts import OWN_STAGE
+    reports = {}
+    for sid in OWN_STAGE:
+        graded = run_lab(["grade", "--stage", sid, "--format", "json", "--timeout", 120,
+                          "--jobs", 1, STAGES[sid].server], bound=120 + MARGIN,
+                         label="ref" + sid, uid_base=UID_BASE + UID_SPAN)
+        assert graded.data is not None, graded.describe()
+        assert not graded.leftovers, graded.leftovers
+        reports[sid] = graded.data["submissions"][0]
     return reports
 
 

@@ -96,9 +96,12 @@ def test_the_zip_has_what_gradescope_needs(bundle):
     assert package <= set(infos)
     assert "labs/client3.py" in infos and "rubric.toml" in infos
     assert not [n for n in infos if "__pycache__" in n or n.endswith(".pyc")]
-    # of labs/, the load client and the stage declarations only: no reference server
+    # of labs/, the load client, the stage declarations and the files they
+    # copy beside a server (WSGI apps) only: no reference server
+    beside = {p.relative_to(REPO).as_posix() for st in STAGES.values() for p in st.launch.files}
+    assert "labs/3h-concurrent-wsgi/flaskapp.py" in beside <= set(infos)
     assert not [n for n in infos if n.startswith("labs/") and n != "labs/client3.py"
-                and not n.endswith("/stage.toml")]
+                and not n.endswith("/stage.toml") and n not in beside]
     assert "labs/3g-waitpid-loop/stage.toml" in infos
     assert 'STAGE="3g"' in run
     assert float(re.search(r'MAX_SCORE="([^"]*)"', run).group(1)) == MAX_SCORE

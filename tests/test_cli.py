@@ -64,8 +64,9 @@ def test_no_command_prints_help():
 def test_list_and_show():
     done = lab("list")
     assert done.returncode == 0
-    for sid in ("3a", "3b", "3c", "3d", "3e", "3f", "3g"):
-        assert sid in done.stdout
+    for sid in ("1", "2", "3a", "3b", "3c", "3d", "3e", "3f", "3g", "3h"):
+        assert "\n  %s  " % sid in done.stdout, sid
+    assert "Part 3:" not in done.stdout.splitlines()[0]      # the series, not Part 3 alone
     done = lab("show", "g")
     assert done.returncode == 0 and "reaps-burst" in done.stdout
 

@@ -309,6 +309,42 @@ def test_demo_in_chinese(demos):
     assert narration and all(i18n.width(line) <= 100 for line in narration), narration
 
 
+def test_1_any_request_gets_the_answer(demos):
+    code, out, seconds = demos.run("1")
+    passed("1", code, out, seconds)
+    has(out, r"client \| Hello, World!",
+        r"server \| b'GET /hello HTTP/1\.1\\r\\nHost: localhost:8888",
+        r"server \| b'GET /hello HTTP/1\.1\\n'",
+        r"server \| b'hello\? is anybody there\\n'",
+        r"\[OK\] garbage got Hello, World! too")
+    assert out.count("client | Hello, World!") == 3, out[-4000:]
+
+
+@pytest.mark.container
+def test_2_three_frameworks_and_the_environ(demos):
+    code, out, seconds = demos.run("2")
+    passed("2", code, out, seconds)
+    for framework in ("Flask", "Pyramid", "Django"):
+        has(out, r"client \| Hello world from {}!".format(framework),
+            r"\[OK\] curl got \"Hello world from {}!\"".format(framework))
+    has(out, r"client \| +\"PATH_INFO\": \[", r"\"/environ\?lab=probe\"",
+        r"\[OK\] the environ has the keys")
+
+
+@pytest.mark.container
+def test_3h_flask_behind_a_forking_server_no_zombies(demos, tmp_path):
+    code, out, seconds = demos.run("3h", env={"LAB_TRACE_DIR": str(tmp_path)})
+    passed("3h", code, out, seconds)
+    has(out, r"Hello world from Flask!",
+        r"\[OK\] curl got \"Hello world from Flask!\" from the Flask application")
+    counts = [int(n) for n in re.findall(
+        r"zombie children of the server after burst \d+: (\d+)", out)]
+    assert counts == [0, 0], counts
+    has(out, r"\[OK\] 0 zombies after each of 2 bursts of 128 clients")
+    has(out, r"\[OK\] 128 children exited, the handler ran \d+ times, and all 128 were reaped")
+    assert (tmp_path / "trace-webserver3h.svg").is_file()
+
+
 # -------------------------------------------------------------- cleanup ---
 
 @pytest.mark.container

@@ -55,8 +55,11 @@ def structure(text):
 
 
 def test_there_are_seven_stages_and_nine_checks():
-    assert [p.name[:2] for p in STAGES] == ["3a", "3b", "3c", "3d", "3e", "3f", "3g"]
-    assert len(CHECK_IDS) == 9 and "accepts-while-reaping" in CHECK_IDS, CHECK_IDS
+    part3 = [p.name[:2] for p in STAGES if re.match(r"3[a-g]-", p.name)]
+    assert part3 == ["3a", "3b", "3c", "3d", "3e", "3f", "3g"]
+    part3 = {"serves", "closes", "concurrent", "no-fd-leak", "fd-limit", "reaps", "reaps-burst",
+             "survives-child-kill", "accepts-while-reaping"}
+    assert part3 <= CHECK_IDS, CHECK_IDS
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda p: p.name)

@@ -11,7 +11,7 @@ from contained import contained  # noqa: F401  (a fixture)
 from helpers import REFERENCES, lab_json
 
 from grader import netns
-from grader.stages import CHECK_IDS
+from grader.stages import STAGES
 
 # With pytest -n (.ci/run), the tests of a group run in one worker: its module grades on its own.
 pytestmark = pytest.mark.xdist_group("isolation")
@@ -105,5 +105,5 @@ def test_csv_and_json_exports(tmp_path):
     assert (report["submission"], report["stage"], report["status"]) == (
         str(REFERENCES["3a"]), "3a", "pass")
     assert (report["score"], report["max_score"]) == (4, 4)
-    assert [c["id"] for c in report["checks"]] == list(CHECK_IDS)
+    assert [c["id"] for c in report["checks"]] == list(STAGES["3a"].checks)
     assert all(c["status"] == "pass" for c in report["checks"] if c["required"])

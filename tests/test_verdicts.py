@@ -8,7 +8,7 @@ import pytest
 
 from helpers import REFERENCES, STAGES, lab, verdicts
 
-from verdicts import expected
+from verdicts import OWN_STAGE, PART3, expected, expected_own
 
 # With pytest -n (.ci/run), the tests of a group run in one worker: shares the session's gradings (conftest) with the others of its group.
 pytestmark = pytest.mark.xdist_group("gradings")
@@ -18,10 +18,14 @@ pytestmark = pytest.mark.xdist_group("gradings")
 def reference_reports(golden_reference_reports):
     """The seven references graded at 3g (conftest grades them once, for the
     golden results too)."""
-    return {sid: golden_reference_reports[(sid, "3g")] for sid in STAGES}
+    return {sid: golden_reference_reports[(sid, "3g")] for sid in PART3}
 
 
-@pytest.mark.parametrize("sid", sorted(STAGES))
+def test_every_stage_has_its_verdicts_pinned():
+    assert sorted(PART3 + OWN_STAGE) == sorted(STAGES)
+
+
+@pytest.mark.parametrize("sid", sorted(PART3))
 def test_reference_verdicts_match_the_table(reference_reports, sid):
     report = reference_reports[sid]
     seen = verdicts(report)
@@ -49,7 +53,22 @@ def test_the_articles_sleeps_are_read_not_waited_out(reference_reports, sid, che
     assert 40 < left <= 60, check["message"]
 
 
-@pytest.mark.parametrize("sid", sorted(STAGES))
+@pytest.mark.parametrize("sid", sorted(OWN_STAGE))
+def test_series_verdicts_match_the_table(series_reference_reports, sid):
+    """The series' other servers, each at its own stage, as its stage.toml
+    starts it and asks it."""
+    report = series_reference_reports[sid]
+    seen = verdicts(report)
+    assert sorted(seen) == sorted(STAGES[sid].checks) == sorted(expected_own()[sid])
+    for check_id, want in expected_own()[sid].items():
+        assert seen[check_id] in want, "%s %s: expected %s, not %s (%s)" % (
+            sid, check_id, "/".join(want), seen[check_id],
+            next(c["message"] for c in report["checks"] if c["id"] == check_id))
+    for check_id in STAGES[sid].required:
+        assert seen[check_id] in ("pass", "skip"), (sid, check_id)
+
+
+@pytest.mark.parametrize("sid", sorted(PART3))
 def test_each_reference_meets_its_own_stage(reference_reports, sid):
     """A stage requires what its own server does right."""
     checks = {c["id"]: c for c in reference_reports[sid]["checks"]}

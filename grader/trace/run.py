@@ -114,7 +114,7 @@ def trace(stage, submission, clients=None, syscalls_view=False, port=8888,
     hook = HookLog()
     try:
         with Sandbox(submission, port=port, isolate_network=isolate_network,
-                     source=source) as sandbox:
+                     source=source, launch=stage.launch) as sandbox:
             owner = sandbox.port_owner()
             if owner:
                 raise TraceError(_("port %d is already in use by %s: stop that server and run "
@@ -132,7 +132,7 @@ def untraced_zombies(stage, submission, clients=None, port=8888):
     """The same clients, waits and settling as a trace, with nothing
     recorded: the zombies /proc shows at the end (what the recording's
     effect is measured against, in bench/)."""
-    with Sandbox(submission, port=port) as sandbox:
+    with Sandbox(submission, port=port, launch=stage.launch) as sandbox:
         server = sandbox.start()
         try:
             if server.wait_listening(STARTUP_SECONDS) is None:

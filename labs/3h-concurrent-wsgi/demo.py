@@ -1,0 +1,66 @@
+"""lab demo 3h: the concurrent WSGI server: Flask behind it, 128 clients at
+once, no zombie.
+
+Part 2's WSGI server forks a child per request, as 3g does, and its SIGCHLD
+handler loops over waitpid(-1, WNOHANG): the application (the article's
+Flask app) runs in each child, and every child is reaped.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import demolib  # noqa: E402
+
+CLIENTS = 128
+BURSTS = 2
+FLASK = "Hello world from Flask!"
+
+
+def body(demo):
+    demo.step("start the server with the Flask application")
+    server = demo.server_terminal("server")
+    server_proc = demo.start_server(server, "python3 webserver3h.py flaskapp:app > server.log",
+                                    "webserver3h.py", banner=False)
+    demo.explain("python3 webserver3h.py flaskapp:app: the server imports the module flaskapp "
+                 "(flaskapp.py, beside it) and calls its `app` for every request. "
+                 + demolib.BURST_OUTPUT_NOTE)
+
+    client = demo.client_terminal("client", squash=demolib.CLIENT3_LINES)
+    observer = demo.client_terminal("observer")
+    demo.step("one request: Flask answers through the WSGI server")
+    out = client.run("curl -sv http://localhost:8888/hello", timeout=15, what="curl")
+    demo.check(FLASK in out, "Flask's answer through the server",
+               "curl printed: {}".format(out[-300:]))
+    demo.ok('curl got "{}" from the Flask application'.format(FLASK))
+
+    for burst in range(1, BURSTS + 1):
+        demo.step("burst {} of {}: {} clients at once".format(burst, BURSTS, CLIENTS))
+        client.run("python3 client3.py --max-clients {} > /dev/null".format(CLIENTS), timeout=60,
+                   what="client3.py to finish")
+        zombies = demo.settle(server_proc)
+        observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
+        demo.note("zombie children of the server after burst {}: {}".format(burst, len(zombies)))
+        demo.check(not zombies, "0 zombies after burst {}".format(burst),
+                   "{} zombies: {}".format(len(zombies), [z.pid for z in zombies][:10]))
+    demo.check(server_proc.is_running(), "the server to survive the bursts", "it exited")
+    demo.ok("0 zombies after each of {} bursts of {} clients, each answered by Flask in a child "
+            "of its own".format(BURSTS, CLIENTS))
+    demo.explain("The application does not know it runs in a forked child: the server calls "
+                 "it once per request, in the child made for that request. grim_reaper() is "
+                 "3g's: one SIGCHLD may stand for many children, and waitpid(-1, WNOHANG) in a "
+                 "loop reaps them all.")
+    server.interrupt()
+
+    demo.step("a burst, traced: fewer signals than children, every child reaped")
+    counts = demo.trace("webserver3h.py", CLIENTS)
+    demo.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == CLIENTS,
+               "every child reaped", "{reaped} of {exited} reaped, {zombies} zombies".format(
+                   **counts))
+    demo.ok("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
+            "were reaped".format(**counts))
+
+
+if __name__ == "__main__":
+    demolib.Demo("3h").run(body)

@@ -1,0 +1,160 @@
+"""A stage is a folder and its declaration: a toy stage made in a test
+starts its server with the arguments and files it declares, and is asked
+what it declares."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from grader import runner  # noqa: E402
+from grader.stages import StageError, find_stages  # noqa: E402
+
+TOY_SERVER = '''\
+import socket, sys
+answer = __import__(sys.argv[1]).ANSWER     # a module beside the server's copy
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", 8888))
+s.listen(5)
+while True:
+    c, _ = s.accept()
+    request = c.recv(1024)
+    body = answer if request.startswith(b"GET /toy ") else b"wrong path"
+    c.sendall(b"HTTP/1.1 200 OK\\r\\n\\r\\n" + body)
+    c.close()
+'''
+
+
+def toy(tmp_path, declaration, files=True):
+    folder = tmp_path / "labs" / "9z-toy"
+    folder.mkdir(parents=True)
+    (folder / "stage.toml").write_text(declaration)
+    (folder / "toyserver.py").write_text(TOY_SERVER)
+    if files:
+        (folder / "toyanswer.py").write_text('ANSWER = b"toy answer"\n')
+    return folder
+
+
+DECLARATION = '''
+id = "9z"
+title = "A toy"
+lesson = "a stage declared in a test"
+server = "toyserver.py"
+args = ["toyanswer"]
+files = ["toyanswer.py"]
+request_path = "/toy"
+answer = "toy answer"
+checks = ["serves"]
+'''
+
+
+def test_a_toy_stage_is_a_folder_and_its_declaration(tmp_path):
+    toy(tmp_path, DECLARATION)
+    stage = find_stages(tmp_path / "labs")["9z"]
+    assert stage.server == tmp_path / "labs" / "9z-toy" / "toyserver.py"
+    assert stage.launch.args == ("toyanswer",)
+    assert stage.launch.files == (stage.directory / "toyanswer.py",)
+    assert stage.launch.request.startswith(b"GET /toy HTTP/1.1\r\n")
+    if not runner.parallel_available():
+        pytest.skip("grading here would use the host's port 8888: as root with network "
+                    "namespaces only")
+    report = runner.grade(stage, stage.server)
+    assert [(c.id, c.status) for c in report.checks] == [("serves", "pass")], report.checks
+    assert "python3 %s toyanswer &" % stage.server in report.checks[0].reproduce
+    assert "http://localhost:8888/toy" in report.checks[0].reproduce
+
+
+def test_the_toy_fails_when_asked_another_answer(tmp_path):
+    toy(tmp_path, DECLARATION.replace('answer = "toy answer"', 'answer = "other"'))
+    stage = find_stages(tmp_path / "labs")["9z"]
+    if not runner.parallel_available():
+        pytest.skip("as root with network namespaces only")
+    check = runner.grade(stage, stage.server).checks[0]
+    assert check.status == "fail"
+    assert 'expected a body containing "other"' in check.message
+    assert check.hint.endswith("then other")
+
+
+def test_defaults_are_part_3s(tmp_path):
+    toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n')
+    launch = find_stages(tmp_path / "labs")["9z"].launch
+    assert launch.args == () and launch.files == ()
+    assert launch.request == (b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n"
+                              b"User-Agent: lab-check\r\n\r\n")
+    assert launch.answer == "Hello, World!"
+
+
+@pytest.mark.parametrize("line,words", [
+    ('args = "flaskapp:app"', "args must be a list of strings"),
+    ('files = ["missing.py"]', "which is no file of 9z-toy"),
+    ('files = ["../stage.toml"]', "which is no file of 9z-toy"),
+    ('files = ["../../grader/checks.py"]', "which is no file of 9z-toy"),
+    ('files = ["/etc/passwd"]', "which is no file of 9z-toy"),
+    ('request_path = "hello"', "request_path must be a path"),
+    ('request_path = "/a b"', "request_path must be a path"),
+    ('answer = ""', "answer must be the text"),
+    ('answer = [', "stage.toml"),
+])
+def test_a_wrong_declaration_is_named(tmp_path, line, words):
+    toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n' + line + "\n", files=False)
+    with pytest.raises(StageError, match=words.replace(".", r"\.")):
+        find_stages(tmp_path / "labs")
+
+
+# -- stage 2: a WSGI server is graded as one -------------------------------
+
+WSGIREF_SERVER = '''\
+import sys
+from wsgiref.simple_server import make_server
+
+module, name = sys.argv[1].split(":")
+application = getattr(__import__(module), name)
+make_server("", 8888, application).serve_forever()
+'''
+
+# answers every request as Flask would, without calling any application
+IGNORES_THE_APP = '''\
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", 8888))
+s.listen(5)
+while True:
+    c, _ = s.accept()
+    c.recv(1024)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 24\\r\\n\\r\\nHello world from Flask!\\n")
+    c.close()
+'''
+
+
+def graded_at_2(tmp_path, source):
+    from grader.stages import STAGES
+    if not runner.parallel_available():
+        pytest.skip("as root with network namespaces only (else the host's port 8888)")
+    server = tmp_path / "server.py"
+    server.write_text(source)
+    report = runner.grade(STAGES["2"], server)
+    return {c.id: c for c in report.checks}
+
+
+def test_a_wsgiref_server_passes_stage_2(tmp_path):
+    """The standard library's WSGI server meets PEP 3333: it passes every
+    check of stage 2 but concurrent (it serves one client at a time)."""
+    checks = graded_at_2(tmp_path, WSGIREF_SERVER)
+    failed = {i: c.message for i, c in checks.items() if c.status != "pass"}
+    assert set(failed) == {"concurrent"}, failed
+
+
+def test_a_server_that_ignores_the_app_fails_the_app_checks(tmp_path):
+    checks = graded_at_2(tmp_path, IGNORES_THE_APP)
+    assert checks["serves"].status == "pass"
+    assert checks["wsgi-frameworks"].status == "fail"
+    assert "with pyramidapp:app" in checks["wsgi-frameworks"].message
+    for check_id in ("wsgi-status-headers", "wsgi-body-iterable", "wsgi-close", "wsgi-input",
+                     "wsgi-environ"):
+        assert checks[check_id].status == "fail", (check_id, checks[check_id].message)
+        assert checks[check_id].hint, check_id
