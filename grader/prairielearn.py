@@ -226,7 +226,7 @@ def run_check(stage, server, rubric, seconds):
         # resubmits rather than runs `lab check` again
         text = "".join(line for line in err.read_text(encoding="utf-8", errors="replace")
                        .replace(str(work) + "/", "").splitlines(keepends=True)
-                       if not line.startswith(NEXT))
+                       if not line.startswith((NEXT, _(NEXT))))
         try:
             report = json.loads(out.read_text(encoding="utf-8").replace(str(work) + "/", ""))
         except (OSError, ValueError):

@@ -26,13 +26,14 @@ import os
 import pwd
 from pathlib import Path
 
-from . import userfiles
+from . import i18n, userfiles
 from .formats.gradescope import number
+from .i18n import N_, _
 from .stages import STAGES
 
 RECORD = Path(".lab") / "progress.json"
 VERSION = 1
-NEXT = "Next: "              # how lab check's last line begins
+NEXT = N_("Next: ")          # how lab check's last line begins
 
 
 class ProgressError(Exception):
@@ -157,16 +158,16 @@ def next_step(report):
     if report.status == "pass":
         later = ids[ids.index(report.stage) + 1:] if report.stage in ids else []
         if not later:
-            return NEXT + "every stage is done; `lab progress` shows them all."
+            return _(NEXT) + _("every stage is done; `lab progress` shows them all.")
         stage = STAGES[later[0]]
-        return NEXT + "stage %s, %s: lab show %s" % (stage.id, stage.title, stage.id)
+        return _(NEXT) + _("stage %s, %s: lab show %s") % (stage.id, _(stage.title), stage.id)
     failing = [c for c in report.checks if c.required and c.status in ("fail", "error")]
     if failing:
         # the first in the order they ran: the others may build on it
-        return NEXT + "fix `%s` first (what was seen and a hint are above), then lab check %s " \
-            "again." % (failing[0].id, report.stage)
+        return _(NEXT) + _("fix `%s` first (what was seen and a hint are above), then lab "
+                           "check %s again.") % (failing[0].id, report.stage)
     if report.status == "error":
-        return NEXT + "fix what stopped the grading (above), then check again."
+        return _(NEXT) + _("fix what stopped the grading (above), then check again.")
     return ""
 
 
@@ -179,39 +180,43 @@ def _when(text):
 
 
 def describe(data):
-    """The lines of `lab progress`: every stage, and what comes next."""
+    """The lines of `lab progress`: every stage, and what comes next: the
+    first stage not passed, from the first one checked on (a learner who
+    starts at Part 3 skipped Parts 1 and 2 on purpose), else from the start."""
     stages = data.get("stages", {})
     lines = []
-    upcoming = None
     for stage in STAGES.values():
         entry = stages.get(stage.id)
         if not isinstance(entry, dict):
-            state = "never checked"
+            state = _("never checked")
         elif entry.get("status") == "pass":
-            state = "passed        %s" % _when(entry.get("when"))
+            state = "%s %s" % (i18n.ljust(_("passed"), 13), _when(entry.get("when")))
         elif entry.get("status") == "fail":
-            state = "failing       %s: %s" % (_when(entry.get("when")),
-                                             ", ".join(map(str, entry.get("failing", []))))
+            state = "%s %s: %s" % (i18n.ljust(_("failing"), 13), _when(entry.get("when")),
+                                   ", ".join(map(str, entry.get("failing", []))))
             if entry.get("not_run"):
-                state += " (%d more not run: they build on it)" % len(entry["not_run"])
+                state += _(" (%d more not run: they build on it)") % len(entry["not_run"])
             if entry.get("passed"):
-                state += " (passed %s)" % _when(entry["passed"])
+                state += _(" (passed %s)") % _when(entry["passed"])
         else:
-            state = "not graded    %s: %s" % (_when(entry.get("when")),
-                                             str(entry.get("message", ""))[:100])
-        if upcoming is None and not (isinstance(entry, dict) and entry.get("status") == "pass"):
-            upcoming = (stage, entry)
-        lines.append("  %s  %-38s %s" % (stage.id, stage.title, state))
+            state = "%s %s: %s" % (i18n.ljust(_("not graded"), 13), _when(entry.get("when")),
+                                   str(entry.get("message", ""))[:100])
+        lines.append("  %s  %s %s" % (stage.id, i18n.ljust(_(stage.title), 38), state))
+    ids = list(STAGES)
+    checked = [i for i in ids if isinstance(stages.get(i), dict)]
+    passed = lambda i: isinstance(stages.get(i), dict) and stages[i].get("status") == "pass"
+    start = ids.index(checked[0]) if checked else 0
+    upcoming = next((i for i in ids[start:] + ids[:start] if not passed(i)), None)
     if upcoming is None:
-        lines.append("\nEvery stage passes.")
+        lines.append("\n" + _("Every stage passes."))
+        return lines
+    stage, entry = STAGES[upcoming], stages.get(upcoming)
+    if isinstance(entry, dict) and entry.get("failing"):
+        lines.append("\n" + _("Next: stage %s: make `%s` pass (lab check %s)")
+                     % (stage.id, entry["failing"][0], stage.id))
     else:
-        stage, entry = upcoming
-        if isinstance(entry, dict) and entry.get("failing"):
-            lines.append("\nNext: stage %s: make `%s` pass (lab check %s)"
-                         % (stage.id, entry["failing"][0], stage.id))
-        else:
-            lines.append("\nNext: stage %s, %s: lab show %s, then lab check %s"
-                         % (stage.id, stage.title, stage.id, stage.id))
+        lines.append("\n" + _("Next: stage %s, %s: lab show %s, then lab check %s")
+                     % (stage.id, _(stage.title), stage.id, stage.id))
     return lines
 
 
@@ -222,7 +227,7 @@ def cmd_progress(args):
     except ProgressError as e:
         print("lab: %s" % e)
         return 2
-    print("Your progress (%s):\n" % path)
+    print(_("Your progress (%s):") % path + "\n")
     for line in describe(data):
         print(line)
     if not data.get("stages"):

@@ -38,7 +38,7 @@ def work_with(tmp_path, **servers):
 
 def stage_lines(text):
     return {line.split()[0]: line for line in text.splitlines()
-            if line.startswith("  3") and line.split()[0] in STAGES}
+            if line.startswith("  ") and line.split() and line.split()[0] in STAGES}
 
 
 def test_checks_are_recorded_and_shown(tmp_path):
