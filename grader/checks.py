@@ -711,7 +711,7 @@ def answers_garbage(run):
     """Bytes that are no HTTP request still get the server's fixed answer
     (Part 1's server answers whatever it reads), within 5 s."""
     server = run.start()
-    _, _, answer = question(server)
+    answer = question(server)[2]
     exchange = Exchange(answer=answer)
     sock = server.connect(5)
     try:
@@ -726,14 +726,14 @@ def answers_garbage(run):
     while exchange.closed and server.alive() and time.monotonic() < died:
         time.sleep(0.02)
     if not server.alive():
-        raise Fail("the server died on bytes that are no HTTP request (%s)%s"
+        raise Fail(_("the server died on bytes that are no HTTP request (%s)%s")
                    % (server.exit_description(), run.last_error()),
-                   "Part 1's server does not parse the request: it reads it, prints it and "
-                   "sends its fixed answer. Do not decode or split what recv() returned.")
-    raise Fail("bytes that are no HTTP request got %s, not the answer with %s"
-               % (describe(exchange.raw) if exchange.raw else "no response", text),
-               "Part 1's server answers whatever it reads: recv(), print, sendall() the "
-               "fixed response, close().")
+                   _("Part 1's server does not parse the request: it reads it, prints it and "
+                     "sends its fixed answer. Do not decode or split what recv() returned."))
+    raise Fail(_("bytes that are no HTTP request got %s, not the answer with %s")
+               % (describe(exchange.raw) if exchange.raw else _("no response"), text),
+               _("Part 1's server answers whatever it reads: recv(), print, sendall() the "
+                 "fixed response, close()."))
 
 
 # -- Part 2: a WSGI server, checked against PEP 3333 -------------------------
@@ -788,12 +788,13 @@ def dechunk(payload):
 
 def expect_probe(exchange, what):
     if not exchange.complete:
-        raise Fail("the probe application's response to %s %s: %s" % (
+        raise Fail(_("the probe application's response to %s %s: %s") % (
             what, exchange.path, describe(exchange.raw) if exchange.raw else
-            "none within %.0f s%s" % (exchange.seconds or 5,
-                                      " (" + exchange.error + ")" if exchange.error else "")),
-            "The server must send the whole body the application returns. Run it by hand "
-            "with the probe (python3 YOUR_SERVER labprobe:app) and read what it prints.")
+            _("none within %.0f s%s") % (exchange.seconds or 5,
+                                         _(" (%s)") % _(exchange.error) if exchange.error
+                                         else "")),
+            _("The server must send the whole body the application returns. Run it by hand "
+              "with the probe (python3 YOUR_SERVER labprobe:app) and read what it prints."))
 
 
 @check("wsgi-frameworks", bound=40, everywhere=False, reproduce="""
@@ -812,14 +813,14 @@ def wsgi_frameworks(run):
         try:
             expect_response(exchange)
         except Fail as f:
-            raise Fail("with %s: %s" % (app, f.message),
-                       f.hint or "The server must call whatever application it is given.")
-        _, body = split_response(exchange.raw)
+            raise Fail(_("with %s: %s") % (app, f.message),
+                       f.hint or _("The server must call whatever application it is given."))
+        body = split_response(exchange.raw)[1]
         if server.answer not in body:       # framed by a Content-Length, but not the app's
-            raise Fail('with %s: expected a body containing "%s", got %s'
+            raise Fail(_('with %s: expected a body containing "%s", got %s')
                        % (app, answer, describe(body)),
-                       "Call the application named on the command line (module:callable) "
-                       "and send the body it returns.")
+                       _("Call the application named on the command line (module:callable) "
+                         "and send the body it returns."))
 
 
 ENVIRON_NEEDS = {
@@ -839,18 +840,18 @@ def wsgi_environ(run):
     without the query, QUERY_STRING), a request header as HTTP_HOST, and
     the wsgi.* keys, checked by the grader's probe application."""
     server = run.start(args=[PROBE])
-    exchange, _, body = ask(server, "/environ?lab=probe")
+    exchange, _head, body = ask(server, "/environ?lab=probe")
     expect_probe(exchange, "GET")
     try:
         environ = json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise Fail("the probe's environ did not arrive whole: %s" % describe(body),
-                   "Send the application's body as it is, bytes for bytes.")
+        raise Fail(_("the probe's environ did not arrive whole: %s") % describe(body),
+                   _("Send the application's body as it is, bytes for bytes."))
     wrong = []
     missing = [k for k in ENVIRON_NEEDS if k not in environ]
     for key, kind in ENVIRON_NEEDS.items():
         if key in environ and kind and environ[key][0] != kind:
-            wrong.append("%s is %s, not %s" % (key, environ[key][0], kind))
+            wrong.append(_("%s is %s, not %s") % (key, environ[key][0], kind))
     for key, want in (("REQUEST_METHOD", "GET"), ("PATH_INFO", "/environ"),
                       ("QUERY_STRING", "lab=probe"), ("HTTP_HOST", "localhost:%d" % server.port),
                       ("SERVER_PORT", str(server.port))):
@@ -858,16 +859,16 @@ def wsgi_environ(run):
             if key not in missing:
                 missing.append(key)
         elif environ[key][1] != want:
-            wrong.append("%s is %r, not %r" % (key, environ[key][1], want))
+            wrong.append(_("%s is %r, not %r") % (key, environ[key][1], want))
     if "wsgi.version" in environ and environ["wsgi.version"][1] != [1, 0]:
-        wrong.append("wsgi.version is %r, not (1, 0)" % (environ["wsgi.version"][1],))
+        wrong.append(_("wsgi.version is %r, not (1, 0)") % (environ["wsgi.version"][1],))
     if missing or wrong:
-        raise Fail("for GET /environ?lab=probe, " + "; ".join(
-            (["the environ lacks " + ", ".join(missing)] if missing else []) + wrong),
-            "%s asks every server for these keys. Split the request target at '?': "
-            "PATH_INFO before it, QUERY_STRING after (or ''); SERVER_PROTOCOL is the request "
-            "line's third word; each request header becomes HTTP_ and its name in capitals, "
-            "dashes as underscores (Host: gives HTTP_HOST)." % PEP3333)
+        raise Fail(_("for GET /environ?lab=probe, %s") % _("; ").join(
+            ([_("the environ lacks %s") % _(", ").join(missing)] if missing else []) + wrong),
+            _("%s asks every server for these keys. Split the request target at '?': "
+              "PATH_INFO before it, QUERY_STRING after (or ''); SERVER_PROTOCOL is the request "
+              "line's third word; each request header becomes HTTP_ and its name in capitals, "
+              "dashes as underscores (Host: gives HTTP_HOST).") % PEP3333)
 
 
 @check("wsgi-status-headers", bound=15, everywhere=False, reproduce=PROBE_START + """
@@ -877,20 +878,20 @@ def wsgi_status_headers(run):
     """The status and headers the application gives start_response go out
     as given: the probe's 404 Not Found, with its X-Lab-Probe header."""
     server = run.start(args=[PROBE])
-    exchange, head, _ = ask(server, "/status")
+    exchange, head, _body = ask(server, "/status")
     expect_probe(exchange, "GET")
     code = status_code(exchange.raw)
     if code != 404:
-        raise Fail("the application answered 404 Not Found, and the client got %s"
+        raise Fail(_("the application answered 404 Not Found, and the client got %s")
                    % (describe(exchange.raw.split(b"\n")[0]) if code is None
-                      else "status %d" % code),
-                   "The status line is 'HTTP/1.1 ' and the status start_response was given, "
-                   "as it is.")
+                      else _("status %d") % code),
+                   _("The status line is 'HTTP/1.1 ' and the status start_response was given, "
+                     "as it is."))
     if not re.search(rb"^x-lab-probe:\s*status\s*$", head, re.I | re.M):
-        raise Fail("the application's header X-Lab-Probe: status is not in the response: %s"
+        raise Fail(_("the application's header X-Lab-Probe: status is not in the response: %s")
                    % describe(head),
-                   "Send every header of the list start_response was given, one per line "
-                   "(name: value), then the server's own.")
+                   _("Send every header of the list start_response was given, one per line "
+                     "(name: value), then the server's own."))
 
 
 @check("wsgi-body-iterable", bound=15, everywhere=False, reproduce=PROBE_START + """
@@ -900,13 +901,13 @@ def wsgi_body_iterable(run):
     """A body the application returns as a generator of several chunks
     arrives whole and in order."""
     server = run.start(args=[PROBE])
-    exchange, _, body = ask(server, "/chunks")
+    exchange, _head, body = ask(server, "/chunks")
     expect_probe(exchange, "GET")
     if b"lab-probe-chunks" not in body:
-        raise Fail("the application yielded lab-, probe- and chunks; the body was %s"
+        raise Fail(_("the application yielded lab-, probe- and chunks; the body was %s")
                    % describe(body),
-                   "The application returns an iterable: send each item it yields, in "
-                   "order, as it comes (a generator can be iterated once only).")
+                   _("The application returns an iterable: send each item it yields, in "
+                     "order, as it comes (a generator can be iterated once only)."))
 
 
 @check("wsgi-close", bound=15, everywhere=False, reproduce=PROBE_START + """
@@ -916,16 +917,16 @@ def wsgi_close(run):
     """When the iterable the application returns has a close() method, the
     server calls it once the response is sent."""
     server = run.start(args=[PROBE])
-    exchange, _, _ = ask(server, "/close")
+    exchange = ask(server, "/close")[0]
     expect_probe(exchange, "GET")
     deadline = time.monotonic() + 1.0
     while "lab-probe: close() called" not in server.output.text():
         if time.monotonic() > deadline:
-            raise Fail("the probe's iterable has a close() method, and it was not called "
-                       "within 1 s of the response",
-                       "%s: if the iterable has close(), the server must call it when the "
-                       "request is done, even if sending failed: iterate in try, call "
-                       "close() in finally (frameworks free resources there)." % PEP3333)
+            raise Fail(_("the probe's iterable has a close() method, and it was not called "
+                         "within 1 s of the response"),
+                       _("%s: if the iterable has close(), the server must call it when the "
+                         "request is done, even if sending failed: iterate in try, call "
+                         "close() in finally (frameworks free resources there).") % PEP3333)
         time.sleep(0.05)
 
 
@@ -937,24 +938,24 @@ def wsgi_input(run):
     says how long it is (the probe POSTs lab=probe&n=1)."""
     server = run.start(args=[PROBE])
     sent = b"lab=probe&n=1"
-    exchange, _, body = ask(server, "/input", method="POST", body=sent)
+    exchange, _head, body = ask(server, "/input", method="POST", body=sent)
     expect_probe(exchange, "POST")
     try:
         got = json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise Fail("the probe's report did not arrive whole: %s" % describe(body),
-                   "Send the application's body as it is, bytes for bytes.")
+        raise Fail(_("the probe's report did not arrive whole: %s") % describe(body),
+                   _("Send the application's body as it is, bytes for bytes."))
     if got.get("type") != "bytes":
-        raise Fail("wsgi.input.read() gave %s, not bytes (%s)" % (
+        raise Fail(_("wsgi.input.read() gave %s, not bytes (%s)") % (
             got.get("type"), describe(got.get("data", "").encode("utf-8"), 60)),
-            "%s: wsgi.input is a binary stream. Give io.BytesIO over the body's bytes "
-            "(what follows the blank line), not text." % PEP3333)
+            _("%s: wsgi.input is a binary stream. Give io.BytesIO over the body's bytes "
+              "(what follows the blank line), not text.") % PEP3333)
     if got.get("data") != sent.decode():
-        raise Fail("the body was %s, wsgi.input.read(CONTENT_LENGTH) gave %s"
+        raise Fail(_("the body was %s, wsgi.input.read(CONTENT_LENGTH) gave %s")
                    % (describe(sent), describe(got.get("data", "").encode("latin-1"), 80)),
-                   "Give the application the body only, the bytes after the blank line, and "
-                   "CONTENT_LENGTH from the request's Content-Length header (read the rest of "
-                   "the body if one recv() did not bring it all).")
+                   _("Give the application the body only, the bytes after the blank line, and "
+                     "CONTENT_LENGTH from the request's Content-Length header (read the rest "
+                     "of the body if one recv() did not bring it all)."))
 
 
 @check("wsgi-survives-empty", bound=15, everywhere=False, reproduce=START + """
@@ -965,8 +966,8 @@ def wsgi_survives_empty(run):
     """A client that connects and closes without a byte, and one that sends
     garbage, do not stop the server: the next GET is answered."""
     server = run.start()
-    for what, data in (("connected and closed without sending a byte", b""),
-                       ("sent garbage instead of a request", b"garbage\r\n\r\n")):
+    for what, data in ((N_("connected and closed without sending a byte"), b""),
+                       (N_("sent garbage instead of a request"), b"garbage\r\n\r\n")):
         sock = server.connect(5)
         try:
             if data:
@@ -981,11 +982,11 @@ def wsgi_survives_empty(run):
             else:
                 break
         if not server.alive():
-            raise Fail("the server died when a client %s (%s)%s"
-                       % (what, server.exit_description(), run.last_error()),
-                       "recv() returns b'' when the client closed without a request (a browser "
-                       "opens spare connections and may close them unused): close it and go "
-                       "back to accept(). A request that cannot be parsed should get '400 Bad "
-                       "Request', not end the server.")
+            raise Fail(_("the server died when a client %s (%s)%s")
+                       % (_(what), server.exit_description(), run.last_error()),
+                       _("recv() returns b'' when the client closed without a request (a "
+                         "browser opens spare connections and may close them unused): close it "
+                         "and go back to accept(). A request that cannot be parsed should get "
+                         "'400 Bad Request', not end the server."))
     exchange = fetch(server, timeout=10, give_up=lambda: stuck(server))
     expect_response(exchange)

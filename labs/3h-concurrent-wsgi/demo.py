@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import demolib  # noqa: E402
+from demolib import _  # noqa: E402
 
 CLIENTS = 128
 BURSTS = 2
@@ -19,47 +20,48 @@ FLASK = "Hello world from Flask!"
 
 
 def body(demo):
-    demo.step("start the server with the Flask application")
+    demo.step(_("start the server with the Flask application"))
     server = demo.server_terminal("server")
     server_proc = demo.start_server(server, "python3 webserver3h.py flaskapp:app > server.log",
                                     "webserver3h.py", banner=False)
-    demo.explain("python3 webserver3h.py flaskapp:app: the server imports the module flaskapp "
-                 "(flaskapp.py, beside it) and calls its `app` for every request. "
-                 + demolib.BURST_OUTPUT_NOTE)
+    demo.explain(_("python3 webserver3h.py flaskapp:app: the server imports the module flaskapp "
+                   "(flaskapp.py, beside it) and calls its `app` for every request. {}").format(
+                       _(demolib.BURST_OUTPUT_NOTE)))
 
     client = demo.client_terminal("client", squash=demolib.CLIENT3_LINES)
     observer = demo.client_terminal("observer")
-    demo.step("one request: Flask answers through the WSGI server")
+    demo.step(_("one request: Flask answers through the WSGI server"))
     out = client.run("curl -sv http://localhost:8888/hello", timeout=15, what="curl")
-    demo.check(FLASK in out, "Flask's answer through the server",
-               "curl printed: {}".format(out[-300:]))
-    demo.ok('curl got "{}" from the Flask application'.format(FLASK))
+    demo.check(FLASK in out, _("Flask's answer through the server"),
+               _("curl printed: {}").format(out[-300:]))
+    demo.ok(_('curl got "{}" from the Flask application').format(FLASK))
 
     for burst in range(1, BURSTS + 1):
-        demo.step("burst {} of {}: {} clients at once".format(burst, BURSTS, CLIENTS))
+        demo.step(_("burst {} of {}: {} clients at once").format(burst, BURSTS, CLIENTS))
         client.run("python3 client3.py --max-clients {} > /dev/null".format(CLIENTS), timeout=60,
-                   what="client3.py to finish")
+                   what=_("client3.py to finish"))
         zombies = demo.settle(server_proc)
         observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
-        demo.note("zombie children of the server after burst {}: {}".format(burst, len(zombies)))
-        demo.check(not zombies, "0 zombies after burst {}".format(burst),
-                   "{} zombies: {}".format(len(zombies), [z.pid for z in zombies][:10]))
-    demo.check(server_proc.is_running(), "the server to survive the bursts", "it exited")
-    demo.ok("0 zombies after each of {} bursts of {} clients, each answered by Flask in a child "
-            "of its own".format(BURSTS, CLIENTS))
-    demo.explain("The application does not know it runs in a forked child: the server calls "
-                 "it once per request, in the child made for that request. grim_reaper() is "
-                 "3g's: one SIGCHLD may stand for many children, and waitpid(-1, WNOHANG) in a "
-                 "loop reaps them all.")
+        demo.note(_("zombie children of the server after burst {}: {}").format(
+            burst, len(zombies)))
+        demo.check(not zombies, _("0 zombies after burst {}").format(burst),
+                   _("{} zombies: {}").format(len(zombies), [z.pid for z in zombies][:10]))
+    demo.check(server_proc.is_running(), _("the server to survive the bursts"), _("it exited"))
+    demo.ok(_("0 zombies after each of {} bursts of {} clients, each answered by Flask in a "
+              "child of its own").format(BURSTS, CLIENTS))
+    demo.explain(_("The application does not know it runs in a forked child: the server calls "
+                   "it once per request, in the child made for that request. grim_reaper() is "
+                   "3g's: one SIGCHLD may stand for many children, and waitpid(-1, WNOHANG) in "
+                   "a loop reaps them all."))
     server.interrupt()
 
-    demo.step("a burst, traced: fewer signals than children, every child reaped")
+    demo.step(_("a burst, traced: fewer signals than children, every child reaped"))
     counts = demo.trace("webserver3h.py", CLIENTS)
     demo.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == CLIENTS,
-               "every child reaped", "{reaped} of {exited} reaped, {zombies} zombies".format(
+               _("every child reaped"), _("{reaped} of {exited} reaped, {zombies} zombies").format(
                    **counts))
-    demo.ok("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
-            "were reaped".format(**counts))
+    demo.ok(_("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
+              "were reaped").format(**counts))
 
 
 if __name__ == "__main__":
