@@ -96,8 +96,3 @@ def drop_privileges_argv(uid: int) -> list:
     """argv prefix that runs a command as `uid` (gid = uid, no groups)."""
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
 
-
-def server_python(uid=None) -> str:
-    """A Python interpreter that `uid` may execute (see sandbox.python_for)."""
-    from .sandbox import python_for
-    return python_for(uid)

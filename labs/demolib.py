@@ -62,8 +62,8 @@ if str(REPO_ROOT) not in sys.path:
 from grader import i18n  # noqa: E402
 from grader.i18n import _, N_, ngettext  # noqa: E402
 from grader.identity import (claim_server_uid, client_uid,  # noqa: E402
-                             drop_privileges_argv, is_root, server_python)
-from grader.sandbox import GraderError  # noqa: E402
+                             drop_privileges_argv, is_root)
+from grader.sandbox import GraderError, python_for  # noqa: E402
 from grader.stages import find_stage  # noqa: E402
 
 PORT = 8888
@@ -539,7 +539,7 @@ class Demo:
         # `python3` in the server terminal is an interpreter the server's uid
         # can run (ours may live under /root).
         try:
-            python = server_python(self.server_uid if is_root() else None)
+            python = python_for(self.server_uid if is_root() else None)
         except GraderError as exc:          # no interpreter the server's uid can run
             raise EnvironmentProblem(str(exc))
         os.symlink(python, self.workdir / "bin" / "python3")
