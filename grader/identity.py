@@ -95,4 +95,3 @@ def claim_server_uid() -> ServerUid:
 def drop_privileges_argv(uid: int) -> list:
     """argv prefix that runs a command as `uid` (gid = uid, no groups)."""
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-
