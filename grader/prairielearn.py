@@ -78,7 +78,7 @@ def not_gradable(*errors) -> dict:
 
 
 def _test(check, stage_id):
-    passed = check.status == "pass" or (check.status == "skip" and check.credited)
+    passed = check.met
     if passed:
         message, output = clean(check.message), ""
     else:
@@ -99,7 +99,7 @@ def graded(report, text) -> dict:
     error = report.status == "error"
     score = 0 if error or not report.max_score else report.score / report.max_score
     required = [c for c in report.checks if c.required]
-    passed = sum(c.status == "pass" or (c.status == "skip" and c.credited) for c in required)
+    passed = sum(c.met for c in required)
     message = "%s: %d of %d required checks pass, %s of %s points" % (
         report.stage, passed, len(required), 0 if error else number(report.score),
         number(report.max_score))

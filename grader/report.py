@@ -21,6 +21,11 @@ class CheckResult:
     points: float = 0.0
     max_points: float = 0.0
 
+    @property
+    def met(self) -> bool:
+        """Counts as met: passed, or skipped as not applicable (credited)."""
+        return self.status == "pass" or (self.status == "skip" and self.credited)
+
 
 @dataclass
 class Report:
@@ -46,8 +51,7 @@ class Report:
                 self.status = "error"
                 self.message = self.message or _("could not run: ") + ", ".join(errors)
             else:
-                ok = all(c.status == "pass" or (c.status == "skip" and c.credited)
-                         for c in required)
+                ok = all(c.met for c in required)
                 self.status = "pass" if ok else "fail"
         return self
 

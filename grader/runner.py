@@ -160,15 +160,11 @@ def _result(stage, check_id, points, submission, port):
         max_points=points.get(check_id, 1) if required else 0)
 
 
-def _met(result):
-    return result.status == "pass" or (result.status == "skip" and result.credited)
-
-
 def _unmet_dependency(check_id, done):
     """The first dependency of the check that ran and did not pass, or None
     (a dependency left out with --only does not hold a check back)."""
     for dep in CHECKS[check_id].depends:
-        if dep in done and not _met(done[dep]):
+        if dep in done and not done[dep].met:
             return dep
     return None
 

@@ -92,8 +92,7 @@ class Progress:
             self.write("lab: " + _("cannot grade it: ") + printable(report.message))
             return
         required = [c for c in report.checks if c.required]
-        passed = sum(c.status == "pass" or (c.status == "skip" and c.credited)
-                     for c in required)
+        passed = sum(c.met for c in required)
         self.write("")
         self.write(_("%s: %d of %d required checks pass, score %s/%s: %s") % (
             report.stage, passed, len(required), _n(report.score), _n(report.max_score),
