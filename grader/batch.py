@@ -25,7 +25,8 @@ from . import i18n
 from .i18n import _
 from .report import CheckResult, Report, error_report
 from .runner import parallel_available
-from .sandbox import become_subreaper, printable
+from .report import printable
+from .sandbox import become_subreaper
 
 MARGIN_SECONDS = 30      # a worker's bound: the submission's, plus start-up and clean-up
 

@@ -1,8 +1,20 @@
-"""What a grading produces, and the JSON form of it (the contract)."""
+"""What a grading produces, the JSON form of it (the contract), and what
+every output shares: when a check counts as met, and text made printable."""
 
+import re
 from dataclasses import dataclass, field, asdict
 
 from .i18n import _
+
+# C0 and C1 controls (ESC, BEL, CR, CSI...), and the invisible marks that
+# reorder text on screen (bidi overrides and isolates: "Trojan Source").
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Escape control characters and escape sequences (keep newlines, tabs)."""
+    return _CONTROL.sub(lambda m: ("\\x%02x" if ord(m.group()) < 0x100 else "\\u%04x")
+                        % ord(m.group()), text)
 
 
 @dataclass

@@ -14,7 +14,6 @@ import ctypes
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -30,6 +29,7 @@ import psutil
 
 from . import identity, netns, observe
 from .i18n import _
+from .report import printable
 
 PR_SET_CHILD_SUBREAPER = 36
 LAUNCHER = Path(__file__).with_name("_launch.py")
@@ -127,17 +127,6 @@ def python_for(uid=None) -> str:
 def become_subreaper():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-# C0 and C1 controls (ESC, BEL, CR, CSI...), and the invisible marks that
-# reorder text on screen (bidi overrides and isolates: "Trojan Source").
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """Escape control characters and escape sequences (keep newlines, tabs)."""
-    return _CONTROL.sub(lambda m: ("\\x%02x" if ord(m.group()) < 0x100 else "\\u%04x")
-                        % ord(m.group()), text)
 
 
 class OutputBuffer:

@@ -5,7 +5,7 @@ import textwrap
 
 from . import i18n
 from .i18n import _, N_
-from .sandbox import printable
+from .report import printable
 
 
 STATUSES = [N_("pass"), N_("fail"), N_("FAIL"), N_("skip"), N_("error")]     # the labels

@@ -17,7 +17,7 @@ import json
 import re
 
 from ..i18n import _
-from ..sandbox import printable
+from ..report import printable
 
 SERVER_LINES = 20            # lines of server output shown with a failed check
 SERVER_CHARS = 4000          # ... and at most this much of it
