@@ -27,14 +27,14 @@ _SYSCALLS = {
         7: "poll", 23: "select", 270: "pselect6", 271: "ppoll",
         232: "epoll_wait", 281: "epoll_pwait", 441: "epoll_pwait2",
         35: "nanosleep", 230: "clock_nanosleep", 202: "futex", 61: "wait4",
-        247: "waitid", 34: "pause", 130: "rt_sigsuspend",
+        247: "waitid", 34: "pause", 130: "rt_sigsuspend", 128: "rt_sigtimedwait",
     },
     "aarch64": {
         63: "read", 65: "readv", 207: "recvfrom", 212: "recvmsg",
         202: "accept", 242: "accept4",
         72: "pselect6", 73: "ppoll", 22: "epoll_pwait", 441: "epoll_pwait2",
         101: "nanosleep", 115: "clock_nanosleep", 98: "futex", 260: "wait4",
-        95: "waitid", 133: "rt_sigsuspend",
+        95: "waitid", 133: "rt_sigsuspend", 137: "rt_sigtimedwait",
     },
 }
 SYSCALL_NAMES = _SYSCALLS.get(platform.machine(), {})
@@ -47,6 +47,11 @@ WAITS = {"wait4", "waitid"}
 # A thread blocked in one of these is waiting for work, not in the middle of
 # handing a connection to a child.
 IDLE = READS | ACCEPTS | POLLS
+# ... and a thread blocked in one of these is parked, waiting for something
+# to happen (a supervisor like gunicorn's arbiter or nginx's master, or a
+# process between connections). Blocked anywhere else (a write() to a full
+# pipe or a slow file system) it is busy: no conclusion may be drawn yet.
+PARKED = IDLE | SLEEPS | WAITS | {"rt_sigsuspend", "pause", "rt_sigtimedwait", "futex"}
 
 
 class ThreadState:
@@ -293,7 +298,7 @@ def find_holder(server_proc, inode, known_before, port):
             return Holder("worker", proc, inode=inode)
         if not listening_fds(proc.pid, port):
             return Holder("child", proc, inode=inode)
-        if not own_threads or not all(t.blocked for t in own_threads):
+        if not own_threads or not all(t.blocked and t.syscall in PARKED for t in own_threads):
             return None                     # the parent is busy: look again
         listening = set(listening_fds(pid, port))
         accepting = any(waits_on(pid, t, listening) for t in own_threads)

@@ -33,7 +33,10 @@ class HookLog:
     the server writes records into it, and never learns its path."""
 
     def __init__(self):
-        self._dir = tempfile.mkdtemp(prefix="lab-trace-")          # 0700, the grader's
+        # tmpfs where there is one: a write there never waits, where a file
+        # system in user space (a container's fuse-overlayfs /tmp) may put
+        # the writer to sleep, which the checks would see as a busy server
+        self._dir = tempfile.mkdtemp(prefix="lab-trace-", dir=_memory_folder())  # 0700, ours
         self.fd = os.open(os.path.join(self._dir, "hook.log"),
                           os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
@@ -67,6 +70,16 @@ class HookLog:
     def close(self):
         os.close(self.fd)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _memory_folder():
+    shm = "/dev/shm"
+    try:
+        if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+            return shm
+    except OSError:
+        pass
+    return None
 
 
 class ChildSeen:
