@@ -186,14 +186,17 @@ def _record(server, hook, clients, syscalls_view, submission, started):
         result.end = time.monotonic() - t0
     finally:
         poller.stop()
-        kernel_signals = signals.stop() if signals else []
-        if signals:
-            signals.close()
-        strace_events = []
-        if strace:
-            strace.stop()
-            strace_events = strace.events()
-            strace.close()
+        kernel_signals, strace_events = [], []
+        try:
+            if signals:
+                kernel_signals = signals.stop()
+        finally:
+            if signals:
+                signals.close()
+            if strace:
+                strace.stop()
+                strace_events = strace.events()
+                strace.close()
     _assemble(result, t0, hook.records(), poller, kernel_signals, strace_events)
     if signals:
         result.sigchld_source = "kernel"
