@@ -538,6 +538,8 @@ def main(argv=None):
         print("\nlab: %s" % _("interrupted"), file=sys.stderr)
         write_failure(args, _("interrupted (Ctrl-C)"))
         return EXIT_ERROR
+    except BrokenPipeError:
+        raise                   # the reader of our output left (| head): __main__ ends quietly
     except Exception:
         traceback.print_exc()
         write_failure(args, _("the grader failed: ") + traceback.format_exc(limit=5))

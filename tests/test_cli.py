@@ -5,13 +5,15 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from helpers import REFERENCES, STAGES, lab, lab_json, verdicts
+from helpers import REFERENCES, REPO, STAGES, lab, lab_json, verdicts
 
 from grader.runner import TOTAL_SECONDS
 
@@ -307,3 +309,13 @@ def test_the_grader_works_unprivileged():
     done = lab("check", "3g", REFERENCES["3g"], user=64351, timeout=TOTAL_SECONDS + 60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no private network namespace here" in done.stdout
+
+
+@pytest.mark.parametrize("args", [["list"], ["show", "3d"], ["--help"]])
+def test_a_reader_that_leaves_early_gets_no_traceback(args):
+    """`lab show 3d | head -1`: lab stops quietly when the pipe closes."""
+    done = subprocess.run(
+        "%s -m grader %s | head -c 10 >/dev/null" % (sys.executable, " ".join(args)),
+        shell=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr

@@ -271,6 +271,22 @@ def test_lab_as_root_lets_nothing_of_the_callers_environment_through(work):
     assert not mark.exists(), mark.read_text()
 
 
+@pytest.mark.skipif(not Path(SYSTEM_PYTHON).exists(), reason="lab-as-root runs /usr/bin/python3")
+@pytest.mark.parametrize("env, chinese", [
+    ({"LAB_LANG": "zh"}, True),
+    ({"LANG": "zh_CN.UTF-8"}, True),
+    ({"LAB_LANG": "en", "LANG": "zh_CN.UTF-8"}, False),
+    ({"LAB_LANG": "zh;touch /tmp/x", "LANG": "C"}, False),
+    ({}, False),
+])
+def test_lab_as_root_passes_the_learners_language_and_nothing_else(work, env, chinese):
+    """The language reaches the root process as LAB_LANG=en|zh only."""
+    clean = {k: "" for k in ("LAB_LANG", "LC_ALL", "LC_MESSAGES", "LANG")}
+    done = lab_as_root(work, ["list"], dict(clean, **{k: v for k, v in env.items()}))
+    assert done.returncode == 0, done.stderr
+    assert ("列出" in done.stdout or "阶段" in done.stdout) == chinese, done.stdout[:400]
+
+
 @root_only
 @pytest.mark.skipif(not Path(SYSTEM_PYTHON).exists(), reason="lab-as-root runs /usr/bin/python3")
 def test_lab_grade_workers_import_nothing_from_the_current_directory(work):
