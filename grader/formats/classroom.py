@@ -41,7 +41,7 @@ import base64
 import json
 import os
 
-from .gradescope import check_details, clean, number
+from .gradescope import check_details, clean, number, write_each
 
 VERSION = 1
 TEXT_LIMIT = 3000           # characters per message or test_code: 9 tests stay < 100 KB of base64
@@ -101,12 +101,7 @@ def results(report) -> dict:
 
 
 def write_classroom(reports, single):
-    if single:
-        data = results(reports[0])
-    else:
-        data = {"submissions": [{"submission": clean(r.submission), "results": results(r)}
-                                for r in reports]}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return write_each(reports, single, results)
 
 
 def encoded(report) -> str:

@@ -22,12 +22,11 @@ Every text is escaped for humans (control characters, escape sequences).
 For `lab grade`: {"submissions": [{"submission": ..., "results": {...}}]}.
 """
 
-import json
 import re
 from pathlib import Path
 
 from ..i18n import _, ngettext
-from .gradescope import check_details, clean, number
+from .gradescope import check_details, clean, number, write_each
 
 VERSION = 3
 MESSAGE_LIMIT = 65535
@@ -127,9 +126,4 @@ def results(report) -> dict:
 
 
 def write_exercism(reports, single):
-    if single:
-        data = results(reports[0])
-    else:
-        data = {"submissions": [{"submission": clean(r.submission), "results": results(r)}
-                                for r in reports]}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return write_each(reports, single, results)

@@ -152,10 +152,16 @@ def results(report) -> dict:
     }
 
 
-def write_gradescope(reports, single):
+def write_each(reports, single, results):
+    """The JSON of a results(report) format: one submission's, or
+    {"submissions": [{"submission", "results"}]} for lab grade's many."""
     if single:
         data = results(reports[0])
     else:
         data = {"submissions": [{"submission": clean(r.submission), "results": results(r)}
                                 for r in reports]}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_gradescope(reports, single):
+    return write_each(reports, single, results)
