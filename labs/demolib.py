@@ -853,6 +853,18 @@ class Demo:
             self.note(_("The picture could not be written to {}: {}").format(picture, exc))
         return result.summary
 
+    def trace_every_child_reaped(self, script, clients):
+        """A step of its own: a burst of `clients` traced, and a waitpid
+        loop's promise checked on it (every child that exited was reaped)."""
+        self.step(_("a burst, traced: fewer signals than children, every child reaped"))
+        counts = self.trace(script, clients)
+        self.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == clients,
+                   _("every child reaped"),
+                   _("{reaped} of {exited} reaped, {zombies} zombies").format(**counts))
+        self.ok(_("{exited} children exited, the handler ran {handler_runs} times, and all "
+                  "{reaped} were reaped").format(**counts))
+        return counts
+
     # ---------------------------------------------------------------- run --
     def run(self, body, argv=None):
         """Parse arguments, run body(self), clean up, exit with the verdict."""

@@ -49,13 +49,7 @@ def body(demo):
                    "blocking on children that are still running."))
     server.interrupt()
 
-    demo.step(_("a burst, traced: fewer signals than children, every child reaped"))
-    counts = demo.trace("webserver3g.py", CLIENTS)
-    demo.check(counts["zombies"] == 0 and counts["reaped"] == counts["exited"] == CLIENTS,
-               _("every child reaped"), _("{reaped} of {exited} reaped, {zombies} zombies").format(
-                   **counts))
-    demo.ok(_("{exited} children exited, the handler ran {handler_runs} times, and all {reaped} "
-              "were reaped").format(**counts))
+    counts = demo.trace_every_child_reaped("webserver3g.py", CLIENTS)
     if counts["handler_runs"] < counts["exited"]:
         demo.explain(_("Fewer handler runs than children: signals merged, and still no zombie, "
                        "because each run reaps every child that has exited by then."))
