@@ -7,12 +7,11 @@ Inside the container (marker `container`) the same tests run without kernel
 tracing: SIGCHLD arrivals are then not observed, and say so.
 """
 
-import json
 import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from conftest import REPO, hostile_path, identity, new_tmpdir, run_lab
+from conftest import hostile_path, identity, run_lab
 from helpers import REFERENCES, lab
 
 pytestmark = [
