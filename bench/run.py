@@ -21,7 +21,6 @@ lab3:latest) runs only when named in --only.
 
 import argparse
 import collections
-import ctypes
 import datetime
 import hashlib
 import json
@@ -38,12 +37,12 @@ import threading
 import time
 from pathlib import Path
 
-try:
-    import psutil
-except ImportError:          # the lab needs it anyway; the bench copes without
-    psutil = None
+import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR.parent))
+from grader.processes import Supervisor  # noqa: E402  (this checkout's)
+
 DEFAULT_TREE = BENCH_DIR.parent
 SECTIONS = ("grading", "determinism", "demos", "batch", "image", "container", "trace", "ci")
 DEFAULT_SECTIONS = ("grading", "determinism", "demos", "batch", "image", "container", "trace")
@@ -81,7 +80,6 @@ TRACE_TIMEOUT = 200                # one lab trace (its own bound is ~60 s)
 CONTAINER_SERVICE = "test"   # compose.yaml: root, /opt/lab3, nothing mounted
 
 VERDICT_MARK = {"pass": "P", "fail": "F", "skip": "-", "error": "E", None: "?"}
-SUBREAPER = 36
 
 
 # ---------------------------------------------------------------- output ---
@@ -164,43 +162,10 @@ class Figures:
 
 # ------------------------------------------------------------- processes ---
 
-class Processes:
-    """Every subprocess the bench starts: bounded, and killed with its tree."""
-
-    def __init__(self):
-        self.live = {}            # pid -> Popen
-
-    def start(self, argv, **kwargs):
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-        popen = subprocess.Popen(argv, start_new_session=True, **kwargs)
-        self.live[popen.pid] = popen
-        return popen
-
-    def kill_tree(self, popen):
-        """SIGKILL the process, its session and every descendant (the grader's
-        workers run in sessions of their own, servers as another uid)."""
-        victims = []
-        if psutil is not None:
-            try:
-                parent = psutil.Process(popen.pid)
-                victims = parent.children(recursive=True)
-            except psutil.Error:
-                victims = []
-        try:
-            os.killpg(popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        for proc in victims:
-            try:
-                proc.kill()
-            except Exception:  # noqa: BLE001 - gone already
-                pass
-        try:
-            popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        self.live.pop(popen.pid, None)
-        self.reap_strays()
+class Processes(Supervisor):
+    """Every subprocess the bench starts: bounded, and killed with its tree
+    (the grader's workers run in sessions of their own, servers as another
+    uid); what they leave behind is reaped (grader/processes.py)."""
 
     def run(self, argv, timeout, **kwargs):
         """(exit status or None on timeout, wall seconds, stdout, stderr)."""
@@ -212,14 +177,14 @@ class Processes:
             out, err = popen.communicate(timeout=timeout)
             code = popen.returncode
         except subprocess.TimeoutExpired:
-            self.kill_tree(popen)
+            self.kill(popen)
             out, err = popen.communicate()
             code = None
         except BaseException:
-            self.kill_tree(popen)
+            self.kill(popen)
             raise
         wall = time.monotonic() - started
-        self.live.pop(popen.pid, None)
+        self.ended(popen)
         if code is not None:
             # the command ended: anything it left behind goes too
             self.reap_strays()
@@ -247,50 +212,19 @@ class Processes:
         try:
             code = popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.kill_tree(popen)
+            self.kill(popen)
             code = None
         except BaseException:
-            self.kill_tree(popen)
+            self.kill(popen)
             raise
         wall = time.monotonic() - started
         # the pipe ends when the last holder of it is gone (killed above, or
         # a stray descendant reaped below)
-        self.live.pop(popen.pid, None)
+        self.ended(popen)
         self.reap_strays()
         thread.join(timeout=30)
         popen.stdout.close()
         return code, wall, list(lines)
-
-    def reap_strays(self):
-        """We are a child subreaper: orphans of what we started come back to
-        us. Kill and reap whatever is not one of our live subprocesses."""
-        if psutil is None:
-            return
-        for _ in range(50):
-            try:
-                strays = [c for c in psutil.Process().children() if c.pid not in self.live]
-            except psutil.Error:
-                return
-            if not strays:
-                return
-            for child in strays:
-                try:
-                    for proc in child.children(recursive=True) + [child]:
-                        proc.kill()
-                except psutil.Error:
-                    pass
-                try:
-                    os.waitpid(child.pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-            time.sleep(0.05)
-
-    def stop_all(self):
-        for popen in list(self.live.values()):
-            if popen.poll() is None:
-                self.kill_tree(popen)
-            self.live.pop(popen.pid, None)
-        self.reap_strays()
 
 
 def _text(data):
@@ -299,13 +233,6 @@ def _text(data):
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data
-
-
-def become_subreaper():
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def loadavg():
@@ -699,13 +626,13 @@ class Bench:
         finally:
             busy_wall = time.monotonic() - busy_started
             busy_cpu = None
-            if psutil is not None and busy.poll() is None:
+            if busy.poll() is None:
                 try:
                     times = psutil.Process(busy.pid).cpu_times()
                     busy_cpu = times.user + times.system
                 except psutil.Error:
                     pass
-            self.procs.kill_tree(busy)
+            self.procs.kill(busy)
         out["busy_loop"] = {"seconds": round(busy_wall, 1),
                             "cpu_share": round(busy_cpu / busy_wall, 2) if busy_cpu else None}
         self.determinism_figures(out)
@@ -1709,7 +1636,6 @@ def main(argv=None):
         print("bench: %s holds no grader/" % source, file=sys.stderr)
         return 2
 
-    become_subreaper()
     procs = Processes()
 
     def on_signal(signum, frame):

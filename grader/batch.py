@@ -13,20 +13,17 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-
-import psutil
 
 from . import i18n
 from .i18n import _
 from .report import CheckResult, Report, error_report
 from .runner import parallel_available
 from .report import printable
-from .sandbox import become_subreaper
+from .processes import Supervisor
 
 MARGIN_SECONDS = 30      # a worker's bound: the submission's, plus start-up and clean-up
 
@@ -44,7 +41,8 @@ def report_from_dict(data) -> Report:
 
 
 class Worker:
-    def __init__(self, stage, path, args, rubric):
+    def __init__(self, stage, path, args, rubric, supervisor):
+        self.supervisor = supervisor
         self.path = path
         self.rubric = rubric
         self.stage = stage
@@ -68,16 +66,15 @@ class Worker:
         self.deadline = time.monotonic() + args.timeout + MARGIN_SECONDS
         self.bound = args.timeout + MARGIN_SECONDS
         with open(self.result_file, "wb") as result:
-            self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=result,
-                                          stderr=subprocess.PIPE, start_new_session=True,
-                                          env=env)
+            self.popen = supervisor.start(argv, stdout=result, stderr=subprocess.PIPE, env=env)
 
     def done(self):
         return self.popen.poll() is not None or time.monotonic() > self.deadline
 
-    def finish(self, others) -> Report:
+    def finish(self) -> Report:
         timed_out = self.popen.poll() is None
-        _kill_tree(self.popen, others)
+        # with everything it started: a server, a daemon re-parented to us
+        self.supervisor.kill(self.popen)
         stderr = self.popen.stderr.read().decode("utf-8", "replace")
         self.popen.stderr.close()
         try:
@@ -99,31 +96,6 @@ def _describe_exit(code):
     return _("killed by signal %d") % -code if code and code < 0 else _("status %s") % code
 
 
-def _kill_tree(popen, others):
-    """Kill the worker and its session; then whatever re-parented to us (we
-    are a subreaper) from under it: a server it started, a daemon."""
-    try:
-        os.killpg(popen.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    popen.wait()
-    for _ in range(100):
-        strays = [c for c in psutil.Process().children() if c.pid not in others]
-        if not strays:
-            break
-        for child in strays:
-            try:
-                for proc in child.children(recursive=True) + [child]:
-                    proc.kill()
-            except psutil.Error:
-                pass
-            try:
-                os.waitpid(child.pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        time.sleep(0.01)
-
-
 # Submissions graded at once per core, where isolation allows. A submission
 # mostly waits (for its server, for a child, for a reap): on 2 cores the
 # 40-submission mix of bench/ went 25/min at 2 at a time, 27/min at 4 and
@@ -138,7 +110,7 @@ def default_jobs():
 
 def grade_all(stage, paths, args, rubric=None, progress=None):
     """Reports for every path, in the order given."""
-    become_subreaper()
+    supervisor = Supervisor()
     parallel = parallel_available()
     jobs = max(1, min(args.jobs or default_jobs(), len(paths))) if parallel else 1
     reports = [None] * len(paths)
@@ -148,17 +120,17 @@ def grade_all(stage, paths, args, rubric=None, progress=None):
         while queue or running:
             while queue and len(running) < jobs:
                 index, path = queue.pop(0)
-                running.append((index, Worker(stage, path, args, rubric)))
+                running.append((index, Worker(stage, path, args, rubric, supervisor)))
             time.sleep(0.05)
             for index, worker in [r for r in running if r[1].done()]:
                 running.remove((index, worker))
-                reports[index] = worker.finish(others={w.popen.pid for _, w in running})
+                reports[index] = worker.finish()
                 if progress:
                     progress(reports[index], sum(r is not None for r in reports), len(paths))
     except KeyboardInterrupt:
         # Stop every worker with all it started; keep what was graded.
         for index, worker in running:
-            worker.finish(others=set())
+            worker.finish()
         for index, path in enumerate(paths):
             if reports[index] is None:
                 reports[index] = error_report(stage, path, _("interrupted (Ctrl-C) before it "

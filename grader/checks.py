@@ -18,6 +18,7 @@ import time
 import psutil
 
 from . import observe
+from .processes import RUNNING, ZOMBIE, state
 from .client import (question, close, burst, fetch, framed, read, Exchange, status_code,
                      split_response, starts_with_blank_line)
 from .i18n import _, N_, ngettext
@@ -379,14 +380,6 @@ def unknown_holder():
                   "or read from it in the server itself."))
 
 
-def state(proc):
-    """"running", "zombie" (exited, not reaped) or "gone" (reaped)."""
-    try:
-        return "zombie" if proc.status() == psutil.STATUS_ZOMBIE else "running"
-    except psutil.NoSuchProcess:
-        return "gone"
-
-
 def doing(proc, port):
     """What a running child is doing, as (kind, words): "accept" (back in
     accept() on the listening socket), "sleep" (seconds left, when they can
@@ -429,7 +422,7 @@ def wait_for_exit(children, port, bound):
     or one whose sleep outlasts the bound."""
     deadline = time.monotonic() + bound
     while True:
-        running = [p for p in children if state(p) == "running"]
+        running = [p for p in children if state(p) == RUNNING]
         if not running:
             return [], None, None
         kind, words = doing(running[0], port)
@@ -531,9 +524,9 @@ def reaps(run):
                      "its response: %s") % (child.pid, _("10 s ") if kind not in ("accept", "sleep")
                                             else "", words), _(HINTS[kind]))
     exited = time.monotonic()
-    while state(child) == "zombie" and time.monotonic() < exited + 1.0:
+    while state(child) == ZOMBIE and time.monotonic() < exited + 1.0:
         time.sleep(0.01)
-    if state(child) == "zombie":
+    if state(child) == ZOMBIE:
         raise Fail(
             _("the %s (PID %d) exited but was still a zombie 1 s later: nobody called "
               "wait() for it (%s)") % (_("child") if holder.kind == "child" else _("worker, killed,"),
@@ -597,10 +590,10 @@ def reaps_burst(run):
                       words), _(HINTS[kind]))
     # No new child can come now: once no zombie is left, none will be.
     deadline = time.monotonic() + 2
-    zombies = [p.pid for p in server.children() if state(p) == "zombie"]
+    zombies = [p.pid for p in server.children() if state(p) == ZOMBIE]
     while zombies and time.monotonic() < deadline:
         time.sleep(0.05)
-        zombies = [p.pid for p in server.children() if state(p) == "zombie"]
+        zombies = [p.pid for p in server.children() if state(p) == ZOMBIE]
     if zombies:
         handler = observe.catches(server.pid, signal.SIGCHLD)
         raise Fail(
@@ -652,7 +645,7 @@ def survives_child_kill(run):
                    _("The parent must go on accepting whatever happens to a child."))
     expect_response(exchange)
     if holder.kind == "worker":
-        alive = [p for p in server.children() if state(p) == "running"]
+        alive = [p for p in server.children() if state(p) == RUNNING]
         run.note(_("the killed worker was replaced") if len(alive) >= workers
                  else _("the killed worker was not replaced"))
 
@@ -680,7 +673,7 @@ def accepts_while_reaping(run):
         new = [p for p in server.children() if p.pid not in known]
         deadline = time.monotonic() + 3
         while new and time.monotonic() < deadline:
-            running = [p for p in new if state(p) == "running"]
+            running = [p for p in new if state(p) == RUNNING]
             if not running or doing(running[0], server.port)[0] == "sleep":
                 break
             time.sleep(0.01)

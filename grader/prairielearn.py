@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import identity, rubric
+from . import identity, processes, rubric
 from .batch import report_from_dict
 from .formats.gradescope import check_details, clean, number, server_tail
 from .progress import NEXT
@@ -176,19 +176,6 @@ def _python_for(uid):
     return sys.executable
 
 
-def _kill_everything_of(uid):
-    """kill(-1) as the uid: the grader and whatever the submission left."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
 def run_check(stage, server, rubric, seconds):
     """`lab check` in a child process; (report dict or None, its text, why not)."""
     uid = claim = None
@@ -221,7 +208,7 @@ def run_check(stage, server, rubric, seconds):
                                      start_new_session=True, **extra)
             why = _wait(child, seconds)
         if uid is not None:
-            _kill_everything_of(uid)
+            processes.kill_uid(uid)   # the grader and whatever the submission left
         # the student knows their file by its name, not by this folder; and
         # resubmits rather than runs `lab check` again
         text = "".join(line for line in err.read_text(encoding="utf-8", errors="replace")

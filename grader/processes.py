@@ -170,7 +170,15 @@ class Supervisor:
     def kill(self, popen, wait=30.0):
         """Kill it and its whole tree, wait for it (bounded), then reap
         whatever it left behind."""
-        kill_tree(popen.pid)
+        if popen.poll() is None:
+            kill_tree(popen.pid)
+        else:
+            # reaped already: its pid may be another's now, but not while its
+            # process group lives on (the kernel keeps a group's id)
+            try:
+                os.killpg(popen.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         try:
             popen.wait(timeout=wait)
         except subprocess.TimeoutExpired:

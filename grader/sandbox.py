@@ -27,11 +27,10 @@ from pathlib import Path
 
 import psutil
 
-from . import identity, netns, observe
+from . import identity, netns, observe, processes
 from .i18n import _
 from .report import printable
 
-PR_SET_CHILD_SUBREAPER = 36
 LAUNCHER = Path(__file__).with_name("_launch.py")
 
 MiB = 1 << 20
@@ -122,11 +121,6 @@ def python_for(uid=None) -> str:
             probe.wait()
     raise GraderError(_("no Python 3 interpreter that the server's user can run: "
                         "install python3, or set LAB_PYTHON to one"))
-
-
-def become_subreaper():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 class OutputBuffer:
@@ -256,7 +250,7 @@ class Server:
             except psutil.AccessDenied:
                 # an exiting process's /proc/PID/fd is closed even to root
                 time.sleep(0.05)
-                if not _is_alive(proc):
+                if not processes.alive(proc):
                     continue
                 raise GraderError(
                     _("the grader may not inspect the server's sockets (/proc/%d/fd: permission "
@@ -346,7 +340,7 @@ class Sandbox:
         self.uid = self._claim.uid if self._claim else None
         self.python = python_for(self.uid)
         self.use_netns = netns.available() if isolate_network is None else isolate_network
-        become_subreaper()
+        processes.become_subreaper()
         self._children_before = {p.pid for p in psutil.Process().children()}
         if self.uid is not None:
             self.kill_all()     # whatever a crashed grader left under this uid
@@ -503,19 +497,6 @@ class Sandbox:
             found.pop(pid, None)
         return list(found.values())
 
-    def _kill_uid(self):
-        """kill(-1, SIGKILL) as the server's uid: every process of that uid
-        dies in one call, however fast it forks."""
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgid(self.uid)
-                os.setuid(self.uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-
     def kill_all(self, server: Server = None, timeout: float = 10.0):
         """Kill and reap everything the submission started; bounded."""
         deadline = time.monotonic() + timeout
@@ -526,8 +507,8 @@ class Sandbox:
                 except (ProcessLookupError, PermissionError):
                     pass
             if self.uid is not None:
-                self._kill_uid()
-            left = [p for p in self.processes(server) if _is_alive(p)]
+                processes.kill_uid(self.uid)
+            left = [p for p in self.processes(server) if processes.alive(p)]
             for proc in left:
                 try:
                     proc.kill()
@@ -547,21 +528,12 @@ class Sandbox:
                 server.popen.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 pass
-        for proc in psutil.Process().children():
-            if proc.pid in self._children_before:
-                continue
-            try:
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    continue
-                # An orphan of this sandbox re-parented to the grader: of its
-                # uid. (A zombie of another sandbox's server is that
-                # sandbox's to reap: its Popen needs the exit status.)
-                if self.uid is not None and self.uid not in proc.uids():
-                    continue
-                if server is None or proc.pid != server.pid:
-                    os.waitpid(proc.pid, os.WNOHANG)
-            except (psutil.Error, ChildProcessError):
-                pass
+        # The orphans of this sandbox that re-parented to the grader: of its
+        # uid. (A zombie of another sandbox's server is that sandbox's to
+        # reap: its Popen needs the exit status.) Killed already: reap them.
+        keep = set(self._children_before) | ({server.pid} if server is not None else set())
+        processes.reap_strays(keep=keep, kill=False, timeout=0,
+                              belongs=None if self.uid is None else lambda p: self.uid in p.uids())
 
 
 def _remove_ipc_of(uid):
@@ -584,25 +556,13 @@ def _remove_ipc_of(uid):
         return
     libc = ctypes.CDLL(None, use_errno=True)
     IPC_RMID = 0
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            for kind, ipc_id in found:
-                if kind == "shm":
-                    libc.shmctl(ipc_id, IPC_RMID, None)
-                elif kind == "sem":
-                    libc.semctl(ipc_id, 0, IPC_RMID)
-                else:
-                    libc.msgctl(ipc_id, IPC_RMID, None)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
 
-
-def _is_alive(proc):
-    try:
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    def remove():
+        for kind, ipc_id in found:
+            if kind == "shm":
+                libc.shmctl(ipc_id, IPC_RMID, None)
+            elif kind == "sem":
+                libc.semctl(ipc_id, 0, IPC_RMID)
+            else:
+                libc.msgctl(ipc_id, IPC_RMID, None)
+    processes.as_uid(uid, remove)

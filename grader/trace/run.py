@@ -10,13 +10,11 @@ and puts the records together into one `Trace`: children, events, summary.
 import time
 from dataclasses import dataclass, field
 
-import psutil
-
-from .. import observe
+from .. import observe, processes
 from ..client import burst
 from ..i18n import _
 from ..runner import STARTUP_SECONDS
-from ..sandbox import GraderError, Sandbox
+from ..sandbox import Sandbox
 from . import kernel, syscalls
 from .record import HookLog, ProcPoller, children_of, process_state
 
@@ -141,7 +139,7 @@ def untraced_zombies(stage, submission, clients=None, port=8888):
                   give_up=lambda: not server.alive())
             _wait_for_children(server, EXIT_SECONDS)
             time.sleep(SETTLE_SECONDS)
-            return _count_children(server.pid)[0]
+            return processes.count_children(server.process)[0]
         finally:
             server.stop()
 
@@ -182,7 +180,7 @@ def _record(server, hook, clients, syscalls_view, submission, started):
         _wait_for_children(server, EXIT_SECONDS)
         time.sleep(SETTLE_SECONDS)
         poller.stop()
-        result.zombies_ps, result.running_at_end = _count_children(server.pid)
+        result.zombies_ps, result.running_at_end = processes.count_children(server.process)
         result.end = time.monotonic() - t0
     finally:
         poller.stop()
@@ -225,24 +223,6 @@ def _wait_for_children(server, bound):
         if any((observe.sleep_left(pid) or 0) > left for pid in running[:8]):
             return
         time.sleep(0.05)
-
-
-def _count_children(pid):
-    """(zombies, running) among the children of `pid`, as `ps` would count them."""
-    zombies = running = 0
-    try:
-        children = psutil.Process(pid).children()
-    except psutil.Error:
-        return 0, 0
-    for child in children:
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                zombies += 1
-            else:
-                running += 1
-        except psutil.Error:
-            pass
-    return zombies, running
 
 
 def _assemble(result, t0, records, poller, kernel_signals, strace_events):
