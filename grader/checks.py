@@ -40,14 +40,17 @@ class Skip(Exception):
         self.credited = credited   # False: skipped because another check failed
 
 
-def check(check_id, bound, reproduce, depends=("serves",), solo=False, everywhere=True):
+def check(check_id, bound, reproduce, depends=("serves",), solo=False, everywhere=True,
+          unmet=None):
     """Register a check: its id, its time bound in seconds, the checks that
     must pass before it runs (it is skipped, with the reason, when one did
     not), and the shell commands that reproduce it by hand ({file},
     {client3}, {port}). `solo`: it loads the machine (hundreds of
     connections or forks), so no other solo check runs beside it.
     `everywhere`: it runs at a stage that does not list its checks (Part
-    3's); False: only where a stage.toml names it."""
+    3's); False: only where a stage.toml names it. `unmet`: what its
+    failure means, in the words a skipped dependent gives as its reason
+    (%s: the stage's request path); else the dependent names it."""
     def register(fn):
         if check_id in CHECKS:
             raise ValueError("two checks are called %r" % check_id)
@@ -56,6 +59,7 @@ def check(check_id, bound, reproduce, depends=("serves",), solo=False, everywher
         fn.depends = tuple(depends)
         fn.solo = solo
         fn.everywhere = everywhere
+        fn.unmet = unmet
         fn.reproduce = reproduce.strip("\n")
         fn.description = " ".join(fn.__doc__.split())
         CHECKS[check_id] = fn
@@ -109,7 +113,8 @@ def expect_response(exchange: Exchange, what=N_("the response")):
 
 # ---------------------------------------------------------------------------
 
-@check("serves", bound=12, reproduce=START + "\n" + HELLO, depends=())
+@check("serves", bound=12, reproduce=START + "\n" + HELLO, depends=(),
+       unmet=N_("the server does not serve GET %s"))
 def serves(run):
     """GET /hello gets an HTTP/1.x 200 status line and a body containing
     "Hello, World!" within 5 s."""

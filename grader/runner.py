@@ -169,9 +169,11 @@ def _unmet_dependency(check_id, done):
     return None
 
 
-def _skip_for(dep):
-    if dep == "serves":
-        return _("skipped: the server does not serve GET /hello (see 'serves')")
+def _skip_for(dep, stage):
+    """Why a check is skipped: its dependency `dep` did not pass."""
+    unmet = CHECKS[dep].unmet
+    if unmet:
+        return _("skipped: %s (see '%s')") % (_(unmet) % stage.request_path, dep)
     return _("skipped: it builds on '%s', which did not pass (see '%s')") % (dep, dep)
 
 
@@ -219,7 +221,7 @@ def _not_compiling(report, stage, ids, points, syntax, submission, port, progres
                              "error, and compare with the article's code.") % Path(submission).name)
         else:
             dep = _unmet_dependency(check_id, done) or "serves"
-            result.message = _skip_for(dep)
+            result.message = _skip_for(dep, stage)
         done[check_id] = result
         report.checks.append(result)
         order.finished(result)
@@ -274,7 +276,7 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
         left = total - (check_started - started)
         dep = _unmet_dependency(check_id, done)
         if dep:
-            result.message = _skip_for(dep)
+            result.message = _skip_for(dep, stage)
         elif left < 1:
             result.status = "fail"
             result.message = _("not run: the submission's time bound (%d s) ran out") % total
