@@ -37,7 +37,7 @@ class Stage:
     lesson: str        # one line: what the stage shows
     checks: tuple      # the checks it runs, in order
     required: tuple    # the check ids its exercise asks for
-    server_name: str = ""
+    server_name: str   # its server's file name, in its folder: the learner's too
     trace_clients: int = 1   # lab trace's default number of simultaneous clients
     # How its server is started and what it is asked (the defaults: Part 3's)
     args: tuple = ()         # after `python3 FILE`, e.g. ("flaskapp:app",)
@@ -53,7 +53,7 @@ class Stage:
 
     @property
     def server(self) -> Path:
-        return self.directory / (self.server_name or "webserver%s.py" % self.id)
+        return self.directory / self.server_name
 
     @property
     def launch(self) -> Launch:
@@ -91,9 +91,12 @@ def load_stage(directory: Path) -> Stage:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise StageError("%s: %s" % (where, e)) from None
-    for key in ("id", "title", "lesson"):
+    for key in ("id", "title", "lesson", "server"):
         if not isinstance(data.get(key), str):
             raise StageError("%s: %s is missing" % (where, key))
+    if not re.fullmatch(r"\w[\w.-]*\.py", data["server"]):
+        raise StageError("%s: server = %r: it must be a file name of the stage's folder, "
+                         "NAME.py" % (where, data["server"]))
     checks = _ids(data.get("checks"), where, "checks", EVERYWHERE, EVERYWHERE)
     required = _ids(data.get("required"), where, "required", checks, checks)
     if not set(required) <= set(checks):
@@ -119,7 +122,7 @@ def load_stage(directory: Path) -> Stage:
     if not isinstance(answer, str) or not answer.strip():
         raise StageError("%s: answer must be the text the body must contain" % where)
     return Stage(id=data["id"], slug=directory.name, title=data["title"], lesson=data["lesson"],
-                 checks=checks, required=required, server_name=data.get("server", ""),
+                 checks=checks, required=required, server_name=data["server"],
                  trace_clients=clients, args=args, files=files, request_path=path,
                  answer=answer, labs_dir=directory.parent)
 

@@ -2,6 +2,7 @@
 starts its server with the arguments and files it declares, and is asked
 what it declares."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -79,8 +80,32 @@ def test_the_toy_fails_when_asked_another_answer(tmp_path):
     assert check.hint.endswith("then other")
 
 
+def test_the_server_file_is_the_declared_one(tmp_path, monkeypatch):
+    """`lab check 9z` without FILE finds the declared server's name, here or
+    in work/; in a folder of several .py files, that name is the server."""
+    from grader.cli import UsageError, default_submission
+    from grader.submission import SubmissionError, find_server
+    stage = find_stages(toy(tmp_path, DECLARATION).parent)["9z"]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="no toyserver.py here or in work/"):
+        default_submission(stage)
+    (tmp_path / "work").mkdir()
+    for name in ("toyserver.py", "webserver9z.py", "helper.py"):
+        (tmp_path / "work" / name).write_text(TOY_SERVER)
+    assert default_submission(stage) == Path("work/toyserver.py")
+    assert find_server(tmp_path / "work", stage) == tmp_path / "work" / "toyserver.py"
+    (tmp_path / "work" / "toyserver.py").unlink()
+    with pytest.raises(SubmissionError, match="name the server toyserver.py"):
+        find_server(tmp_path / "work", stage)
+    (tmp_path / "toyserver.py").write_text(TOY_SERVER)
+    assert default_submission(stage) == Path("toyserver.py")
+
+
+MINIMAL = 'id = "9z"\ntitle = "t"\nlesson = "l"\nserver = "toyserver.py"\n'
+
+
 def test_defaults_are_part_3s(tmp_path):
-    toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n')
+    toy(tmp_path, MINIMAL)
     launch = find_stages(tmp_path / "labs")["9z"].launch
     assert launch.args == () and launch.files == ()
     assert launch.request == (b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n"
@@ -100,8 +125,20 @@ def test_defaults_are_part_3s(tmp_path):
     ('answer = [', "stage.toml"),
 ])
 def test_a_wrong_declaration_is_named(tmp_path, line, words):
-    toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n' + line + "\n", files=False)
-    with pytest.raises(StageError, match=words.replace(".", r"\.")):
+    toy(tmp_path, MINIMAL + line + "\n", files=False)
+    with pytest.raises(StageError, match=re.escape(words)):
+        find_stages(tmp_path / "labs")
+
+
+@pytest.mark.parametrize("line,words", [
+    ("", "server is missing"),
+    ('server = "../3a-iterative/webserver3a.py"', "server = '../3a-iterative/webserver3a.py': "
+                                                  "it must be a file name of the stage's folder"),
+    ('server = "toyserver"', "it must be a file name of the stage's folder, NAME.py"),
+])
+def test_a_stage_declares_its_server_by_name(tmp_path, line, words):
+    toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n' + line + "\n")
+    with pytest.raises(StageError, match=re.escape(words)):
         find_stages(tmp_path / "labs")
 
 
