@@ -5,6 +5,7 @@ is adding a folder; no code names one.
 """
 
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,11 @@ def find_stages(labs_dir: Path = LABS_DIR) -> dict:
     return {s.id: s for s in sorted(found, key=lambda s: s.id)}
 
 
-STAGES = find_stages()
+try:
+    STAGES = find_stages()
+except StageError as e:
+    # the lab's own declarations are wrong: no command can run; say where
+    sys.exit("lab: %s" % e)
 
 
 def find_stage(name: str):

@@ -3,6 +3,8 @@ starts its server with the arguments and files it declares, and is asked
 what it declares."""
 
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -140,6 +142,22 @@ def test_a_stage_declares_its_server_by_name(tmp_path, line, words):
     toy(tmp_path, 'id = "9z"\ntitle = "t"\nlesson = "l"\n' + line + "\n")
     with pytest.raises(StageError, match=re.escape(words)):
         find_stages(tmp_path / "labs")
+
+
+def test_a_wrong_declaration_of_the_lab_is_an_error_not_a_traceback(tmp_path):
+    """Every command imports the stages: a wrong stage.toml ends it with
+    one line naming the file and what is wrong."""
+    labs = tmp_path / "labs"
+    shutil.copytree(REPO / "labs", labs, ignore=shutil.ignore_patterns("pictures"))
+    shutil.copytree(REPO / "grader", tmp_path / "grader",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    with open(labs / "3a-iterative" / "stage.toml", "a") as f:
+        f.write("trace_clients = 0\n")
+    done = subprocess.run([sys.executable, "-m", "grader", "list"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == ("lab: %s: trace_clients must be a number from 1 to 1000\n"
+                           % (labs / "3a-iterative" / "stage.toml"))
 
 
 # -- stage 2: a WSGI server is graded as one -------------------------------
