@@ -296,6 +296,11 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
             result.status = outcome["status"]
             result.message = outcome.get("message", "")
             result.hint = outcome.get("hint", "")
+            if result.status == "fail":
+                # what the stage's own server does, before the check's general
+                # hint; not for a skip (n/a, or a failed dependency's hint is
+                # the one to read) nor an error (the grader's, not the server's)
+                result.hint = " ".join(filter(None, [_(stage.hint(check_id)), result.hint]))
             result.credited = outcome.get("credited", False)
             if run is not None:
                 result.model = run.model or ""

@@ -71,15 +71,31 @@ def test_a_toy_stage_is_a_folder_and_its_declaration(tmp_path):
     assert "http://localhost:8888/toy" in report.checks[0].reproduce
 
 
+HINTS = '''
+[hints]
+serves = """
+The toy's own hint,
+on two lines."""
+closes = "a hint for a check that will not run"
+'''
+
+
 def test_the_toy_fails_when_asked_another_answer(tmp_path):
-    toy(tmp_path, DECLARATION.replace('answer = "toy answer"', 'answer = "other"'))
+    """...and its own hint for the failed check comes first; a skipped
+    check shows none."""
+    toy(tmp_path, DECLARATION.replace('answer = "toy answer"', 'answer = "other"')
+        .replace('checks = ["serves"]', 'checks = ["serves", "closes"]') + HINTS)
     stage = find_stages(tmp_path / "labs")["9z"]
+    assert stage.hints == (("serves", "The toy's own hint, on two lines."),
+                           ("closes", "a hint for a check that will not run"))
     if not runner.parallel_available():
         pytest.skip("as root with network namespaces only")
-    check = runner.grade(stage, stage.server).checks[0]
+    check, skipped = runner.grade(stage, stage.server).checks
     assert check.status == "fail"
     assert 'expected a body containing "other"' in check.message
+    assert check.hint.startswith("The toy's own hint, on two lines. Send a blank line")
     assert check.hint.endswith("then other")
+    assert skipped.status == "skip" and skipped.hint == ""
 
 
 def test_the_server_file_is_the_declared_one(tmp_path, monkeypatch):
@@ -125,6 +141,15 @@ def test_defaults_are_part_3s(tmp_path):
     ('request_path = "/a b"', "request_path must be a path"),
     ('answer = ""', "answer must be the text"),
     ('answer = [', "stage.toml"),
+    ('hints = "serves"', "hints must be a table"),
+    ('[hints]\nserve = "typo"', "[hints] names 'serve', which is no check"),
+    ('[hints]\ntrace_clients = 9', "[hints] names 'trace_clients', which is no check (the "
+                                   "stage's own keys go above [hints])"),
+    ('checks = ["serves"]\n[hints]\nreaps = "x"', "[hints] gives a hint for reaps, which the "
+                                                 "stage does not run"),
+    ('[hints]\nserves = 1', 'the hint for serves must be text: serves = "..."'),
+    ('[hints]\nserves = " "', 'the hint for serves must be text'),
+    ('[hints.serves]\nen = "x"', 'the hint for serves must be text'),
 ])
 def test_a_wrong_declaration_is_named(tmp_path, line, words):
     toy(tmp_path, MINIMAL + line + "\n", files=False)
