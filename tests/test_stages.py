@@ -238,3 +238,61 @@ def test_a_server_that_ignores_the_app_fails_the_app_checks(tmp_path):
                      "wsgi-environ"):
         assert checks[check_id].status == "fail", (check_id, checks[check_id].message)
         assert checks[check_id].hint, check_id
+
+
+# -- what the learner reads names stages that exist ----------------------------
+
+# "stage 3c", "stages 3a, 3b and 3c", "lab show 3c" (check, demo, trace),
+# and a Part 3 id alone: "3b's iterative server", "the children of 3c and 3e"
+# ("3X", a capital, stands for any stage)
+NAMED = re.compile(r"\b(?i:stages?|lab\s+(?:show|check|demo|trace))"
+                   r"((?:(?:,|\s+and|\s+or)?\s+[1-9][a-z]?\b)+)")
+ALONE = re.compile(r"(?<![\w.\[])[1-9][a-z]\b")
+# %-style and {}-style placeholders: "%.1f s" names no stage 1f
+PLACEHOLDER = re.compile(r"%(\([^)]*\))?[-#0 +]*(\d+|\*)?(\.(\d+|\*))?[a-zA-Z%]|\{[^{}]*\}")
+
+
+def stage_references(text):
+    text = PLACEHOLDER.sub(" ", text)
+    found = set(ALONE.findall(text))
+    for match in NAMED.finditer(text):
+        found.update(re.findall(r"[1-9][a-z]?", match.group(1)))
+    return found
+
+
+def learner_texts():
+    """(where, text): every string of the grader's and the labs' Python (the
+    checks' hints, messages and descriptions, the demos' narration), and
+    every stage's title, lesson and hints."""
+    import ast
+    for path in sorted((REPO / "grader").rglob("*.py")) + sorted((REPO / "labs").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                yield "%s:%d" % (path.relative_to(REPO), node.lineno), node.value
+    from grader.stages import STAGES
+    for stage in STAGES.values():
+        where = "%s/stage.toml" % stage.slug
+        yield where, stage.title
+        yield where, stage.lesson
+        for check_id, text in stage.hints:
+            yield "%s [hints] %s" % (where, check_id), text
+
+
+def test_every_stage_a_text_names_exists():
+    from grader.stages import STAGES
+    texts = list(learner_texts())
+    assert any("(stage 3c)" in text for _, text in texts)      # the checks' hints are read
+    assert any("lab show 3c" in text for where, text in texts if "[hints]" in where)
+    wrong = ["%s: stage %s, in %r" % (where, ref, " ".join(text.split()))
+             for where, text in texts for ref in sorted(stage_references(text))
+             if ref not in STAGES]
+    assert not wrong, "stages that do not exist:\n" + "\n".join(wrong)
+
+
+def test_stage_references_are_found():
+    assert stage_references("fork() after accept() (stage 3c).") == {"3c"}
+    assert stage_references("one after another (stages 3a, 3b and 3e).") == {"3a", "3b", "3e"}
+    assert stage_references("Part 3 answers it: lab show\n3c; lab check\n2 says") == {"3c", "2"}
+    assert stage_references("3b's server; the children of 3c and 3x") == {"3b", "3c", "3x"}
+    assert stage_references("Stage 3b makes it; lab demo 3X") == {"3b"}
+    assert stage_references("%.1f s, {:.0f} s, \x1b[0m, 1 s, stage %s, stage fixes") == set()
