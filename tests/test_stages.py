@@ -98,6 +98,22 @@ def test_the_toy_fails_when_asked_another_answer(tmp_path):
     assert skipped.status == "skip" and skipped.hint == ""
 
 
+def test_a_chinese_stage_hint_leads_without_a_space(tmp_path):
+    """In Chinese no space follows the stage's full stop (。)."""
+    from grader import i18n
+    toy(tmp_path, DECLARATION.replace('answer = "toy answer"', 'answer = "other"')
+        + '[hints]\nserves = "玩具服务器自己的提示。"\n')
+    stage = find_stages(tmp_path / "labs")["9z"]
+    if not runner.parallel_available():
+        pytest.skip("as root with network namespaces only")
+    i18n.use("zh")
+    try:
+        check = runner.grade(stage, stage.server).checks[0]
+    finally:
+        i18n.use("en")
+    assert check.hint == "玩具服务器自己的提示。在状态行之后发送一个空行，然后是 other"
+
+
 def test_the_server_file_is_the_declared_one(tmp_path, monkeypatch):
     """`lab check 9z` without FILE finds the declared server's name, here or
     in work/; in a folder of several .py files, that name is the server."""
