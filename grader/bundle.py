@@ -225,5 +225,5 @@ def cmd_gradescope_bundle(args):
                                  max_score, " (rubric %s)" % args.rubric if args.rubric else ""))
     print("On Gradescope: Programming Assignment > Configure Autograder > Zip file upload "
           "(base image: Ubuntu 22.04 or newer). Students hand in their server (%s)."
-          % shlex.quote("webserver%s.py" % stage.id))
+          % shlex.quote(stage.server.name))
     return 0

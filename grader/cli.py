@@ -87,15 +87,15 @@ def cmd_demo(args):
 
 
 def default_submission(stage):
-    for candidate in (Path("webserver%s.py" % stage.id),
-                      Path("work") / ("webserver%s.py" % stage.id)):
+    name = stage.server.name
+    for candidate in (Path(name), Path("work") / name):
         try:
             if userfiles.look(candidate)["kind"] != "missing":
                 return candidate
         except OSError:
             pass
-    raise UsageError(_("no FILE given, and no webserver%s.py here or in work/: "
-                       "lab check %s path/to/your/server.py") % (stage.id, stage.id))
+    raise UsageError(_("no FILE given, and no %s here or in work/: "
+                       "lab check %s path/to/your/server.py") % (name, stage.id))
 
 
 def parse_only(text):

@@ -213,8 +213,8 @@ def sources():
 
 def data_entries():
     """.pot entries xgettext cannot find: the checks' descriptions (their
-    docstrings, as checks.py joins them) and the stages' titles and lessons
-    (labs/*/stage.toml)."""
+    docstrings, as checks.py joins them) and the stages' titles, lessons
+    and hints (labs/*/stage.toml)."""
     from .checks import CHECKS
     from .stages import STAGES
     found = [("the description of the check " + fn.id, "", fn.description)
@@ -225,8 +225,15 @@ def data_entries():
     for stage in STAGES.values():
         found += [("the title of stage " + stage.id, "", stage.title),
                   ("the lesson of stage " + stage.id, "", stage.lesson)]
-    return "\n".join("#. %s\n%smsgid %s\nmsgstr \"\"\n" % (comment, flags, _po_string(text))
-                     for comment, flags, text in found)
+        found += [("the hint of stage %s for the check %s, shown before the check's own"
+                   % (stage.id, check_id), "", text) for check_id, text in stage.hints]
+    # one entry per message: two stages may give the same text
+    entries = {}
+    for comment, flags, text in found:
+        entries.setdefault(text, [flags, []])[1].append(comment)
+    return "\n".join("%s\n%smsgid %s\nmsgstr \"\"\n" % ("\n".join("#. " + c for c in comments),
+                                                         flags, _po_string(text))
+                     for text, (flags, comments) in entries.items())
 
 
 def _po_string(text):

@@ -261,7 +261,7 @@ def grade(args) -> dict:
         server = find_server(grade_root() / "student", stage)
     except SubmissionError as e:
         return not_gradable(str(e).replace(str(grade_root() / "student"), "your submission")
-                            + " (upload one server file, webserver%s.py)" % stage.id)
+                            + " (upload one server file, %s)" % stage.server.name)
     try:
         rubric.load(args.rubric)
     except rubric.RubricError as e:

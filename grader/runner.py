@@ -9,7 +9,7 @@ import traceback
 import types
 from pathlib import Path
 
-from . import identity, netns, observe
+from . import i18n, identity, netns, observe
 from .checks import CHECKS, Fail, Skip
 from .i18n import N_, _
 from .report import CheckResult, Report
@@ -298,6 +298,14 @@ def grade(stage, submission, port=8888, total=TOTAL_SECONDS, only=None,
             result.status = outcome["status"]
             result.message = outcome.get("message", "")
             result.hint = outcome.get("hint", "")
+            own = _(stage.hint(check_id))
+            if result.status == "fail" and own:
+                # what the stage's own server does, before the check's general
+                # hint; not for a skip (n/a, or a failed dependency's hint is
+                # the one to read) nor an error (the grader's, not the server's).
+                # No space after a wide full stop: Chinese puts none.
+                space = "" if not result.hint or i18n.width(own[-1]) > 1 else " "
+                result.hint = own + space + result.hint
             result.credited = outcome.get("credited", False)
             if run is not None:
                 result.model = run.model or ""

@@ -1,10 +1,11 @@
 """The stages: each is a folder under labs/ with a `stage.toml` declaring it
 (id, title, lesson, its server's file name, the checks it runs and the ones
-it requires; how its server is started and what it is asked). Adding a stage
-is adding a folder; no code names one.
+it requires, its hints for them; how its server is started and what it is
+asked). Adding a stage is adding a folder; no code names one.
 """
 
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ class Stage:
     lesson: str        # one line: what the stage shows
     checks: tuple      # the checks it runs, in order
     required: tuple    # the check ids its exercise asks for
-    server_name: str = ""
+    server_name: str   # its server's file name, in its folder: the learner's too
+    hints: tuple = ()  # ((check id, text), ...): what its own server teaches when one fails
     trace_clients: int = 1   # lab trace's default number of simultaneous clients
     # How its server is started and what it is asked (the defaults: Part 3's)
     args: tuple = ()         # after `python3 FILE`, e.g. ("flaskapp:app",)
@@ -53,7 +55,11 @@ class Stage:
 
     @property
     def server(self) -> Path:
-        return self.directory / (self.server_name or "webserver%s.py" % self.id)
+        return self.directory / self.server_name
+
+    def hint(self, check_id) -> str:
+        """The stage's own hint for a check (untranslated), or ""."""
+        return dict(self.hints).get(check_id, "")
 
     @property
     def launch(self) -> Launch:
@@ -91,9 +97,12 @@ def load_stage(directory: Path) -> Stage:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise StageError("%s: %s" % (where, e)) from None
-    for key in ("id", "title", "lesson"):
+    for key in ("id", "title", "lesson", "server"):
         if not isinstance(data.get(key), str):
             raise StageError("%s: %s is missing" % (where, key))
+    if not re.fullmatch(r"\w[\w.-]*\.py", data["server"]):
+        raise StageError("%s: server = %r: it must be a file name of the stage's folder, "
+                         "NAME.py" % (where, data["server"]))
     checks = _ids(data.get("checks"), where, "checks", EVERYWHERE, EVERYWHERE)
     required = _ids(data.get("required"), where, "required", checks, checks)
     if not set(required) <= set(checks):
@@ -118,8 +127,9 @@ def load_stage(directory: Path) -> Stage:
     answer = data.get("answer", "Hello, World!")
     if not isinstance(answer, str) or not answer.strip():
         raise StageError("%s: answer must be the text the body must contain" % where)
+    hints = _hints(data.get("hints", {}), where, checks)
     return Stage(id=data["id"], slug=directory.name, title=data["title"], lesson=data["lesson"],
-                 checks=checks, required=required, server_name=data.get("server", ""),
+                 checks=checks, required=required, server_name=data["server"], hints=hints,
                  trace_clients=clients, args=args, files=files, request_path=path,
                  answer=answer, labs_dir=directory.parent)
 
@@ -130,6 +140,25 @@ def _strings(value, where, field):
     return tuple(value)
 
 
+def _hints(table, where, checks):
+    """[hints]: check-id = "text", for checks the stage runs; the text's
+    lines joined (it is a message to translate: one paragraph)."""
+    if not isinstance(table, dict):
+        raise StageError('%s: hints must be a table: [hints], then check-id = "text"' % where)
+    for check_id, text in table.items():
+        if check_id not in CHECKS:
+            # a key written below [hints] belongs to it
+            raise StageError("%s: [hints] names %r, which is no check (the stage's own keys "
+                             "go above [hints])" % (where, check_id))
+        if check_id not in checks:
+            raise StageError("%s: [hints] gives a hint for %s, which the stage does not run"
+                             % (where, check_id))
+        if not isinstance(text, str) or not text.strip():
+            raise StageError('%s: the hint for %s must be text: %s = "..."'
+                             % (where, check_id, check_id))
+    return tuple((c, " ".join(table[c].split())) for c in checks if c in table)
+
+
 def find_stages(labs_dir: Path = LABS_DIR) -> dict:
     """{id: Stage} for every folder of `labs_dir` that declares a stage,
     ordered by id."""
@@ -138,7 +167,11 @@ def find_stages(labs_dir: Path = LABS_DIR) -> dict:
     return {s.id: s for s in sorted(found, key=lambda s: s.id)}
 
 
-STAGES = find_stages()
+try:
+    STAGES = find_stages()
+except StageError as e:
+    # the lab's own declarations are wrong: no command can run; say where
+    sys.exit("lab: %s" % e)
 
 
 def find_stage(name: str):

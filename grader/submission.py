@@ -15,7 +15,7 @@ class SubmissionError(Exception):
 
 def find_server(path, stage) -> Path:
     """The server file of a submission: the file itself, or the one Python
-    file of a folder (webserver3X.py if there are several)."""
+    file of a folder (the one named as the stage's server if there are several)."""
     return read_server(path, stage)[0]
 
 
@@ -34,7 +34,7 @@ def _read_server(path, stage):
         raise SubmissionError(_("%s: no such file or folder") % path)
     if found["kind"] == "dir":
         files = [path / name for name in found.get("py_files", [])]
-        named = [p for p in files if p.name == "webserver%s.py" % stage.id]
+        named = [p for p in files if p.name == stage.server.name]
         if named:
             path = named[0]
         elif len(files) == 1:
@@ -43,8 +43,8 @@ def _read_server(path, stage):
             raise SubmissionError(_("%s: the folder holds no .py file") % path)
         else:
             raise SubmissionError(
-                _("%s: the folder holds %d .py files (%s); name the server webserver%s.py")
-                % (path, len(files), ", ".join(p.name for p in files[:5]), stage.id))
+                _("%s: the folder holds %d .py files (%s); name the server %s")
+                % (path, len(files), ", ".join(p.name for p in files[:5]), stage.server.name))
     elif found["kind"] != "file":
         raise SubmissionError(_("%s: not a regular file") % path)
     try:
