@@ -76,7 +76,7 @@ COPY tests /opt/lab3/tests
 # on a missing one)
 COPY pyproject.tom[l] README.m[d] rubric.example.tom[l] /opt/lab3/
 # the message catalogues: grader/locale/*/LC_MESSAGES/lab.po -> lab.mo
-RUN cd /opt/lab3 && python3 -m grader.i18n compile && chmod -R a+rX,go-w /opt/lab3
+RUN cd /opt/lab3 && python3 -m grader.catalogue compile && chmod -R a+rX,go-w /opt/lab3
 
 ENV LANG=C.UTF-8 \
     LAB_IN_CONTAINER=1 \

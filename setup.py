@@ -1,6 +1,6 @@
 """pyproject.toml declares the package; this only adds a build step: the
 message catalogues (grader/locale/*/LC_MESSAGES/lab.po) are compiled to
-lab.mo in the built package, as `python3 -m grader.i18n compile` does in a
+lab.mo in the built package, as `python3 -m grader.catalogue compile` does in a
 checkout. (Without a .mo the grader compiles the .po in memory.)"""
 
 import importlib.util

@@ -22,7 +22,7 @@ import sys
 import pytest
 
 from conftest import GOLDEN, REPO, STAGES, UID_SPAN, hostile_path, run_lab
-from grader import i18n
+from grader import catalogue, i18n
 from requirements import unavailable
 from verdicts import expected
 
@@ -43,7 +43,7 @@ def test_every_message_is_translated():
     assert not untranslated, "untranslated or fuzzy in %s:\n%s" % (
         PO.name, "\n".join(untranslated))
     assert {e[1] for e in entries(POT)} == {e[1] for e in entries(PO)}, \
-        "lab.pot and lab.po differ: python3 -m grader.i18n pot"
+        "lab.pot and lab.po differ: python3 -m grader.catalogue pot"
 
 
 def test_the_template_holds_every_message_of_the_sources(tmp_path):
@@ -52,10 +52,10 @@ def test_the_template_holds_every_message_of_the_sources(tmp_path):
     if shutil.which("xgettext") is None or shutil.which("msgcat") is None:
         unavailable("xgettext is not installed (Debian: gettext)")
     fresh = tmp_path / "lab.pot"
-    i18n.extract(fresh)
+    catalogue.extract(fresh)
     new = {e[1] for e in entries(fresh)}
     old = {e[1] for e in entries(POT)}
-    assert new == old, ("lab.pot is out of date (python3 -m grader.i18n pot, then translate):\n"
+    assert new == old, ("lab.pot is out of date (python3 -m grader.catalogue pot, then translate):\n"
                         "new: %s\ngone: %s" % (sorted(new - old), sorted(old - new)))
 
 
@@ -129,7 +129,7 @@ def test_a_built_catalogue_is_current():
         built = gettext.GNUTranslations(data)
     fresh = gettext.GNUTranslations(io.BytesIO(i18n.compile_po(PO.read_text("utf-8"))))
     assert built._catalog == fresh._catalog, \
-        "lab.mo is out of date: python3 -m grader.i18n compile"
+        "lab.mo is out of date: python3 -m grader.catalogue compile"
 
 
 def test_a_stale_catalogue_is_not_used(tmp_path, monkeypatch):
