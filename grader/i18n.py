@@ -203,7 +203,7 @@ def compile_all():
 # -- extraction: xgettext over the sources, plus the checks' docstrings ----
 
 ROOT = LOCALE_DIR.parent.parent
-SOURCES = ["grader/*.py", "grader/formats/*.py", "grader/trace/*.py", "labs/demolib.py",
+SOURCES = ["grader/*.py", "grader/formats/*.py", "grader/trace/*.py", "labs/demolib/*.py",
            "labs/*/demo.py"]
 
 

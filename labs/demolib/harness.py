@@ -54,7 +54,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     sys.exit("the demos need the Python packages pexpect and psutil "
              "(pip install pexpect psutil): {}".format(exc))
 
-LABS_DIR = Path(__file__).resolve().parent
+LABS_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = LABS_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
