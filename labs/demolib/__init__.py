@@ -50,11 +50,13 @@ if str(REPO_ROOT) not in sys.path:
 
 from grader.i18n import _  # noqa: E402
 from grader.identity import client_uid, drop_privileges_argv, is_root  # noqa: E402
+# a server's children as the grader sees them (grader/processes.py)
+from grader.processes import ZOMBIE, children, state, zombies  # noqa: E402
 
 from .harness import BURST_OUTPUT_NOTE, CLIENT3_LINES, SERVER_WRITES, Demo  # noqa: E402
 from .probes import (established_to_port, last_number, soft_limit,  # noqa: E402
                      ss_listen_queue)
 
-__all__ = ["BURST_OUTPUT_NOTE", "CLIENT3_LINES", "SERVER_WRITES", "Demo", "_", "client_uid",
-           "drop_privileges_argv", "established_to_port", "is_root", "last_number",
-           "soft_limit", "ss_listen_queue"]
+__all__ = ["BURST_OUTPUT_NOTE", "CLIENT3_LINES", "SERVER_WRITES", "Demo", "ZOMBIE", "_",
+           "children", "client_uid", "drop_privileges_argv", "established_to_port", "is_root",
+           "last_number", "soft_limit", "ss_listen_queue", "state", "zombies"]

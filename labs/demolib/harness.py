@@ -3,7 +3,6 @@ article's terminals, narrates and asserts each step, and always cleans up;
 `run` turns the outcome into the exit status."""
 
 import argparse
-import ctypes
 import os
 import re
 import select
@@ -20,6 +19,7 @@ import psutil
 from grader import i18n
 from grader.i18n import _, N_
 from grader.identity import claim_server_uid, client_uid, is_root
+from grader.processes import alive, become_subreaper, children, reap_strays, zombies
 from grader.sandbox import GraderError, python_for
 from grader.stages import find_stage
 
@@ -31,7 +31,6 @@ LABS_DIR = Path(__file__).resolve().parent.parent
 TMP_PREFIX = "lab-demo-"          # tests look for leftovers by this prefix
 SERVER_WRITES = "server.log"      # the one file of the working directory a terminal writes
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_ENVIRONMENT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-PR_SET_CHILD_SUBREAPER = 36
 DEADLINE = 100                    # s: a demo that runs longer is stopped (~20 s normally)
 
 
@@ -222,11 +221,7 @@ class Demo:
             os.chown(log, self.server_uid, self.server_uid)
         # Orphans of the shells (a killed server's children) come back to us,
         # not to PID 1, so we can reap them: nothing is left as a zombie.
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+        become_subreaper()
         self.wait_port_free()
 
     @staticmethod
@@ -323,62 +318,20 @@ class Demo:
                 PORT, describe_processes(listeners())))
 
     # ------------------------------------------------------------ zombies --
-    @staticmethod
-    def children(proc):
-        try:
-            return proc.children()
-        except psutil.Error:
-            return []
-
-    @staticmethod
-    def zombies(proc):
-        found = []
-        for child in Demo.children(proc):
-            try:
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    found.append(child)
-            except psutil.NoSuchProcess:
-                pass
-            except psutil.Error:
-                pass
-        return found
-
     def settle(self, server_proc, timeout=15):
         """Wait until every child of the server has exited (zombies left as
         they are); return the zombie children."""
         deadline = time.monotonic() + timeout
-        while True:
-            kids = self.children(server_proc)
-            alive = []
-            for kid in kids:
-                try:
-                    if kid.status() != psutil.STATUS_ZOMBIE:
-                        alive.append(kid)
-                except psutil.Error:
-                    pass
-            if not alive or time.monotonic() >= deadline:
-                break
+        while any(alive(kid) for kid in children(server_proc)) and time.monotonic() < deadline:
             self.pause(0.2)
         self.pause(0.5)             # let a last SIGCHLD be handled
-        return self.zombies(server_proc)
+        return zombies(server_proc)
 
     def reap_orphans(self, timeout=5):
-        """Reap the orphans reparented to us (we are a child subreaper)."""
-        mine = {t.pid for t in self.terminals}
-        deadline = time.monotonic() + timeout
-        while True:
-            others = [c for c in self.children(psutil.Process()) if c.pid not in mine]
-            pending = False
-            for child in others:
-                try:
-                    pid, _ = os.waitpid(child.pid, os.WNOHANG)
-                    if pid == 0:
-                        pending = True
-                except ChildProcessError:
-                    pass
-            if not pending or time.monotonic() >= deadline:
-                return
-            time.sleep(0.1)
+        """Reap the orphans reparented to us (we are a child subreaper) once
+        they have exited; the shells are pexpect's to wait for."""
+        reap_strays(keep={t.pid for t in self.terminals}, kill=False, timeout=timeout,
+                    interval=0.1)
 
     # ------------------------------------------------------------ cleanup --
     def _in_workdir(self, proc):

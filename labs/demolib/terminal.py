@@ -10,6 +10,7 @@ import psutil
 
 from grader.i18n import _
 from grader.identity import client_uid, drop_privileges_argv, is_root
+from grader.processes import alive
 
 from .screen import TerminalLog
 
@@ -63,8 +64,7 @@ class Terminal:
         out = self.wait_prompt(timeout, _("the prompt after Ctrl-C in the {} terminal").format(self.name))
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if not [p for p in self.processes() if p.pid != self.pid and
-                    _status(p) != psutil.STATUS_ZOMBIE]:
+            if not any(p.pid != self.pid and alive(p) for p in self.processes()):
                 break
             self.demo.pause(0.1)
         return out
@@ -178,10 +178,3 @@ class Terminal:
                     _("a {} process in the {} terminal").format(script or name, self.name),
                     _("none is running; the terminal shows {}").format(self.tail()))
             self.demo.pause(0.1)
-
-
-def _status(proc):
-    try:
-        return proc.status()
-    except psutil.Error:
-        return None
