@@ -188,10 +188,12 @@ class Demo:
         if is_root():
             # the first server uid no `lab check` (nor another demo) holds:
             # a grader kills every process of its uid, and RLIMIT_NPROC
-            # counts per uid, so we must not share one
+            # counts per uid, so we must not share one. It fails with
+            # RuntimeError (every uid taken, a lock folder not root's) or
+            # OSError (a lock it cannot open, such as a link): not our bug.
             try:
                 self._claim = claim_server_uid()
-            except RuntimeError as exc:
+            except (RuntimeError, OSError) as exc:
                 raise EnvironmentProblem(str(exc))
             self.server_uid = self._claim.uid
         self._remove_stale_workdirs()
