@@ -20,7 +20,7 @@ from .i18n import DOMAIN, LOCALE_DIR, compile_po
 from .stages import STAGES
 
 ROOT = LOCALE_DIR.parent.parent
-SOURCES = ["grader/*.py", "grader/formats/*.py", "grader/trace/*.py", "labs/demolib.py",
+SOURCES = ["grader/*.py", "grader/formats/*.py", "grader/trace/*.py", "labs/demolib/*.py",
            "labs/*/demo.py"]
 
 

@@ -193,7 +193,7 @@ def ranges(text):
 def test_one_zombie_range_for_3f():
     """The demo's note (read from its source: importing demolib needs pexpect)
     and 3f's text give the same measured ranges."""
-    source = read(LABS / "demolib.py")
+    source = read(LABS / "demolib" / "harness.py")
     note = re.search(r"BURST_OUTPUT_NOTE = N?_?\((.*?)\)\n", source, re.S).group(1)
     note = "".join(re.findall(r'"([^"]*)"', note))
     assert "of 128" in note

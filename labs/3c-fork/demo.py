@@ -47,7 +47,7 @@ def body(demo):
                    _("Parent PID {} (server is {})").format(ppid, parent_pid))
         clients.append(term)
         children.append(child_pid)
-    kids = {p.pid for p in demo.children(server_proc)}
+    kids = {p.pid for p in demolib.children(server_proc)}
     demo.check(set(children) <= kids, _("both children alive under the server"),
                _("children {} of server: {}").format(children, sorted(kids)))
     demo.ok(_("both curls printed \"Hello, World!\" at once although each child sleeps; "

@@ -79,10 +79,7 @@ def body(demo):
     observer.run('kill -9 {0}; echo "kill exit code: $?"'.format(zpid))
     demo.pause(0.5)
     observer.run(PS_CHILDREN.format(proc.pid))
-    try:
-        still = psutil.Process(zpid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        still = False
+    still = demolib.state(zombies[0]) == demolib.ZOMBIE
     demo.check(still, _("the zombie {} to survive kill -9").format(zpid), _("it is gone"))
     demo.ok(_("child {} is a zombie (Z, <defunct>) and is still there after kill -9").format(zpid))
     demo.explain(_("A zombie has already exited: there is nothing left to kill. The kernel "

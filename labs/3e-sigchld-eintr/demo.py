@@ -84,7 +84,7 @@ def body(demo):
         server.expect(r"accept4\(3, ", 5, _("accept4() to be called again after the handler"))
     client.wait_prompt(5, _("curl to end when the child closes the connection"))
     demo.pause(0.3)
-    zombies = demo.zombies(server_proc)
+    zombies = demolib.zombies(server_proc)
     demo.check(not zombies, _("no zombie child after the handler ran"),
                _("zombies {}").format([z.pid for z in zombies]))
     demo.ok(_("child {} was reaped by the SIGCHLD handler: no zombie").format(done.group(1)))

@@ -1,77 +1,36 @@
-"""Shared harness for the stage demos (`lab demo 3X`).
-
-Each demo drives real `bash` shells through pexpect, one per terminal of the
-article ("server", "client", ...), types the article's commands into them,
-echoes every terminal live to your screen with the terminal's name in front
-of each line, explains what happened, and *asserts* the phenomenon: when it
-does not show, the demo prints
-
-    PHENOMENON NOT REPRODUCED: <what was expected> / <what was seen>
-
-and exits 1. It exits 0 when every assertion held, 2 when the environment
-cannot run it (port 8888 taken, a tool missing), 3 on a bug in the demo
-itself, 130 on Ctrl-C (or SIGTERM). A demo running longer than DEADLINE
-seconds stops itself (exit 1).
-
-Everything is bounded: every wait has a timeout, every load is a fixed
-client3.py count, and the demo always cleans up (also on failure or Ctrl-C):
-it kills the session of every shell it opened, then every process left
-(of the server's uid, or of ours) that runs from its working directory, and
-reaps what is left (it is a child subreaper), so no server, client or
-zombie survives it. It does not kill every process of the server's uid:
-`lab check` may be using that uid at the same time.
-
-As root the server terminal runs as an unprivileged server uid, claimed like
-`lab check` claims one (grader.identity.claim_server_uid(): `labserver` /
-64123 / LAB_SERVER_UID, or the next one while another grader holds it):
-`ulimit -u` never binds root, and a different uid keeps the experiments away
-from your own processes. The observer terminals (ps, kill) run as that uid
-too, as in the article, where one user starts and watches the server. The
-client terminals run as a uid of their own (`labclient` / 64100): their
-processes do not count against the server's `ulimit -u`, and no terminal of
-a demo is a root shell. As anyone else, every terminal runs as you.
-"""
+"""Demo: one stage's demo. It sets up a working directory, opens the
+article's terminals, narrates and asserts each step, and always cleans up;
+`run` turns the outcome into the exit status."""
 
 import argparse
-import ctypes
 import os
 import re
 import select
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
-try:
-    import pexpect
-    import psutil
-except ImportError as exc:  # pragma: no cover - depends on the install
-    sys.exit("the demos need the Python packages pexpect and psutil "
-             "(pip install pexpect psutil): {}".format(exc))
+import psutil
 
-LABS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = LABS_DIR.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from grader import i18n
+from grader.i18n import _, N_
+from grader.identity import claim_server_uid, client_uid, is_root
+from grader.processes import alive, become_subreaper, children, reap_strays, zombies
+from grader.sandbox import GraderError, python_for
+from grader.stages import find_stage
 
-from grader import i18n  # noqa: E402
-from grader.i18n import _, N_, ngettext  # noqa: E402
-from grader.identity import (claim_server_uid, client_uid,  # noqa: E402
-                             drop_privileges_argv, is_root)
-from grader.sandbox import GraderError, python_for  # noqa: E402
-from grader.stages import find_stage  # noqa: E402
+from .probes import PORT, can_bind, describe_processes, listeners
+from .screen import Screen
+from .terminal import WINDOW, Terminal
 
-PORT = 8888
+LABS_DIR = Path(__file__).resolve().parent.parent
 TMP_PREFIX = "lab-demo-"          # tests look for leftovers by this prefix
 SERVER_WRITES = "server.log"      # the one file of the working directory a terminal writes
-WINDOW = (40, 160)                # rows, columns of every terminal
 EXIT_OK, EXIT_NOT_REPRODUCED, EXIT_ENVIRONMENT, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-PR_SET_CHILD_SUBREAPER = 36
 DEADLINE = 100                    # s: a demo that runs longer is stopped (~20 s normally)
 
 
@@ -96,300 +55,6 @@ class EnvironmentProblem(Exception):
 class Interrupted(Exception):
     pass
 
-
-# --------------------------------------------------------------- output ---
-
-class Screen:
-    """Writes narration and the terminals' output to our stdout.
-
-    Every line a terminal prints is shown as `  name | text`, so the learner
-    always knows which of the article's terminals it came from.
-    """
-
-    SHOW = 3        # of a run of squashed lines, show the first SHOW
-
-    def __init__(self, stream=None):
-        self.stream = stream or sys.stdout
-        self.colour = self.stream.isatty() and os.environ.get("NO_COLOR") is None
-        self.open_line = None     # name of the terminal whose line is unfinished
-        self.partial = {}         # each terminal's unfinished last line
-        self.width = 8
-        self.squash = {}          # terminal name -> regex of repetitive lines
-        self.held = {}            # squashed terminal -> its unfinished line
-        self.run = {}             # squashed terminal -> length of the current run
-        self.hidden = {}          # squashed terminal -> lines not shown in it
-
-    def _style(self, text, code):
-        return "\033[{}m{}\033[0m".format(code, text) if self.colour else text
-
-    def end_line(self):
-        self.flush_held()
-        if self.open_line is not None:
-            self.stream.write("\n")
-            self.open_line = None
-
-    def terminal_output(self, name, text):
-        text = text.replace("\r", "")
-        if not text:
-            return
-        for other in list(self.held):
-            if other != name:
-                self._flush_held(other)
-        squash = self.squash.get(name)
-        if squash is None:
-            self._emit(name, text)
-        else:
-            *lines, rest = (self.held.pop(name, "") + text).split("\n")
-            for line in lines:
-                if squash.fullmatch(line):
-                    self.run[name] = self.run.get(name, 0) + 1
-                    if self.run[name] > self.SHOW:
-                        self.hidden[name] = self.hidden.get(name, 0) + 1
-                        continue
-                else:
-                    self._summary(name)
-                    self.run[name] = 0
-                self._emit(name, line + "\n")
-            if rest:
-                self.held[name] = rest
-        self.stream.flush()
-
-    def _summary(self, name):
-        hidden = self.hidden.pop(name, 0)
-        if hidden:
-            self._emit(name, ngettext("... {} more line like these, not shown ...",
-                                      "... {} more lines like these, not shown ...",
-                                      hidden).format(hidden) + "\n")
-
-    def _flush_held(self, name):
-        self._summary(name)
-        self.run[name] = 0
-        rest = self.held.pop(name, "")
-        if rest:
-            self._emit(name, rest)
-
-    def flush_held(self):
-        for name in list(self.held) + list(self.hidden):
-            self._flush_held(name)
-
-    def _emit(self, name, text):
-        for piece in re.split(r"(\n)", text):
-            if piece == "\n":
-                if self.open_line != name:           # resume, or an empty line
-                    if self.open_line is not None:
-                        self.stream.write("\n")
-                        self.open_line = None
-                    self._prefix(name)
-                    self.stream.write(self.partial.get(name, ""))
-                self.stream.write("\n")
-                self.open_line = None
-                self.partial[name] = ""
-            elif piece:
-                if self.open_line != name:
-                    if self.open_line is not None:
-                        self.stream.write("\n")
-                    self._prefix(name)
-                    # the terminal's unfinished line (its prompt) again
-                    self.stream.write(self.partial.get(name, ""))
-                    self.open_line = name
-                self.stream.write(piece)
-                self.partial[name] = self.partial.get(name, "") + piece
-
-    def _prefix(self, name):
-        self.stream.write(self._style("  {:>{w}} | ".format(name, w=self.width), "2"))
-
-    def say(self, text, style=None, indent="", wrap=True):
-        self.end_line()
-        for paragraph in text.strip("\n").split("\n"):
-            if not wrap:
-                lines = [indent + paragraph]
-            else:
-                lines = i18n.wrap(paragraph, 100, indent, indent) or [""]
-            for line in lines:
-                self.stream.write((self._style(line, style) if style else line) + "\n")
-        self.stream.flush()
-
-
-class TerminalLog:
-    """pexpect logfile_read target: forwards a terminal's output to the Screen."""
-
-    def __init__(self, screen, name):
-        self.screen, self.name = screen, name
-
-    def write(self, text):
-        self.screen.terminal_output(self.name, text)
-
-    def flush(self):
-        pass
-
-
-# ------------------------------------------------------------- terminal ---
-
-class Terminal:
-    """One bash shell of the article, driven through a pseudo-terminal."""
-
-    def __init__(self, demo, name, as_server_uid=False, squash=None):
-        self.demo = demo
-        self.name = name
-        if squash:
-            demo.screen.squash[name] = re.compile(squash)
-        self.prompt = "[{}]$ ".format(name)
-        self.as_server_uid = as_server_uid and is_root()
-        self.uid = demo.server_uid if as_server_uid else os.getuid()
-        env = demo.shell_env(self.prompt)
-        argv = ["bash", "--norc", "--noprofile", "--noediting", "-i"]
-        if is_root():                   # never a root shell
-            self.uid = demo.server_uid if as_server_uid else client_uid()
-            argv = drop_privileges_argv(self.uid) + argv
-        self.child = pexpect.spawn(
-            argv[0], argv[1:], cwd=str(demo.workdir), env=env,
-            encoding="utf-8", codec_errors="replace", dimensions=WINDOW,
-            maxread=65536, echo=True,
-            logfile=None)
-        self.pid = self.child.pid
-        self.closed = False
-        demo.terminals.append(self)
-        self.wait_prompt(15, _("the {} shell's first prompt").format(name))
-        # from now on, show what it prints; its first prompt shows with the
-        # first command typed into it
-        self.child.logfile_read = TerminalLog(demo.screen, name)
-        demo.screen.partial[name] = self.prompt
-
-    # -- typing
-    def run(self, command, timeout=10, what=None):
-        """Type `command`, wait for the prompt to come back; return its output."""
-        self.child.sendline(command)
-        return self.wait_prompt(timeout, what or _("`{}` to finish").format(command))
-
-    def start(self, command):
-        """Type `command` and do not wait: it keeps running in this terminal."""
-        self.child.sendline(command)
-
-    def interrupt(self, timeout=10):
-        """Ctrl-C the foreground job and wait for the prompt (and for the
-        job's processes to be gone)."""
-        self.child.sendintr()
-        out = self.wait_prompt(timeout, _("the prompt after Ctrl-C in the {} terminal").format(self.name))
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if not [p for p in self.processes() if p.pid != self.pid and
-                    _status(p) != psutil.STATUS_ZOMBIE]:
-                break
-            self.demo.pause(0.1)
-        return out
-
-    def wait_prompt(self, timeout, what):
-        self.expect(re.escape(self.prompt), timeout, what)
-        return self.child.before
-
-    # -- watching
-    def expect(self, pattern, timeout, expected):
-        """Wait at most `timeout` s for `pattern`; else the phenomenon failed.
-
-        While waiting, every terminal is read as soon as it prints, so all
-        output shows live and no program blocks on a full terminal (a slow
-        reader would also slow the servers down and change what they show).
-        """
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.child.expect([regex], timeout=0)
-                return self.child.match
-            except pexpect.TIMEOUT:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self.demo.not_reproduced(
-                        expected + _(" (waited {:g} s)").format(timeout), self.tail())
-                self.demo.pump(min(0.1, remaining))
-            except pexpect.EOF:
-                self.closed = True
-                self.demo.not_reproduced(expected, _("the {} terminal closed: {}").format(
-                    self.name, self.tail()))
-
-    def expect_nothing(self, pattern, seconds, expected):
-        """Assert `pattern` does NOT show within `seconds` (a hang)."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                self.child.expect([regex], timeout=0)
-                self.demo.not_reproduced(expected, _("it printed {!r}").format(self.child.after))
-            except pexpect.TIMEOUT:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self.demo.pump(min(0.1, remaining))
-            except pexpect.EOF:
-                self.closed = True
-                self.demo.not_reproduced(expected, _("the {} terminal closed").format(self.name))
-
-    def drain(self):
-        """Read whatever the terminal printed (shown live, kept for expect)."""
-        if self.closed:
-            return
-        for _ in range(50):
-            before = len(self.child.buffer)
-            try:
-                index = self.child.expect([pexpect.TIMEOUT, pexpect.EOF], timeout=0)
-            except (OSError, ValueError):
-                self.closed = True
-                return
-            if index == 1:
-                self.closed = True
-                return
-            if len(self.child.buffer) == before:
-                return
-
-    def tail(self, chars=400):
-        text = (self.child.before or "") + (self.child.buffer or "")
-        text = text.replace("\r", "").strip()
-        return repr(text[-chars:]) if text else _("nothing")
-
-    # -- processes
-    def processes(self):
-        """Every live process of this terminal's session (the shell included)."""
-        procs = []
-        for proc in psutil.process_iter(["pid"]):
-            try:
-                if os.getsid(proc.pid) == self.pid:
-                    procs.append(proc)
-            except (OSError, psutil.Error):
-                pass
-        return procs
-
-    def find(self, name=None, script=None, timeout=5):
-        """The process of this session running `script` (or named `name`),
-        the one whose parent is not itself such a process (the server, not
-        one of its forked children). Waits up to `timeout` s for it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = []
-            for proc in self.processes():
-                try:
-                    cmdline = proc.cmdline()
-                    pname = proc.name()
-                except psutil.Error:
-                    continue
-                if script is not None:
-                    ok = (pname.startswith("python")
-                          and any(arg.endswith(script) for arg in cmdline[1:]))
-                else:
-                    ok = pname == name
-                if ok:
-                    found.append(proc)
-            pids = {p.pid for p in found}
-            roots = [p for p in found if p.ppid() not in pids]
-            if roots:
-                return roots[0]
-            if time.monotonic() >= deadline:
-                self.demo.not_reproduced(
-                    _("a {} process in the {} terminal").format(script or name, self.name),
-                    _("none is running; the terminal shows {}").format(self.tail()))
-            self.demo.pause(0.1)
-
-
-# ----------------------------------------------------------------- demo ---
 
 class Demo:
     """One stage's demo: set up, run the steps, assert, always clean up."""
@@ -523,10 +188,12 @@ class Demo:
         if is_root():
             # the first server uid no `lab check` (nor another demo) holds:
             # a grader kills every process of its uid, and RLIMIT_NPROC
-            # counts per uid, so we must not share one
+            # counts per uid, so we must not share one. It fails with
+            # RuntimeError (every uid taken, a lock folder not root's) or
+            # OSError (a lock it cannot open, such as a link): not our bug.
             try:
                 self._claim = claim_server_uid()
-            except RuntimeError as exc:
+            except (RuntimeError, OSError) as exc:
                 raise EnvironmentProblem(str(exc))
             self.server_uid = self._claim.uid
         self._remove_stale_workdirs()
@@ -556,11 +223,7 @@ class Demo:
             os.chown(log, self.server_uid, self.server_uid)
         # Orphans of the shells (a killed server's children) come back to us,
         # not to PID 1, so we can reap them: nothing is left as a zombie.
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+        become_subreaper()
         self.wait_port_free()
 
     @staticmethod
@@ -594,62 +257,24 @@ class Demo:
         return _("You are uid {}: every terminal runs as you.").format(os.getuid())
 
     # ----------------------------------------------------------- port 8888 --
-    def listeners(self):
-        found = []
-        try:
-            conns = psutil.net_connections(kind="tcp")
-        except psutil.Error:
-            conns = []
-        for conn in conns:
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == PORT:
-                found.append(conn.pid)
-        return found
-
     def wait_port_free(self, timeout=10):
         """No process may LISTEN on 8888 (TIME_WAIT is fine: SO_REUSEADDR).
         Another one may for a few seconds (a `lab check` ending)."""
         deadline = time.monotonic() + timeout
         said = False
         while True:
-            pids = self.listeners()
-            if not pids and self._can_bind():
+            pids = listeners()
+            if not pids and can_bind():
                 return
             if not said:
                 self.note(_("port {} is in use by {}: waiting up to {} s for it").format(
-                    PORT, self._describe(pids), timeout))
+                    PORT, describe_processes(pids), timeout))
                 said = True
             if time.monotonic() >= deadline:
                 raise EnvironmentProblem(
                     _("port {} is in use by {}: stop it first (`ss -ltnp 'sport = :{}'`)").format(
-                        PORT, self._describe(pids), PORT))
+                        PORT, describe_processes(pids), PORT))
             time.sleep(0.2)
-
-    @staticmethod
-    def _can_bind():
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("", PORT))
-            return True
-        except OSError:
-            return False
-        finally:
-            sock.close()
-
-    @staticmethod
-    def _describe(pids):
-        names = []
-        for pid in pids:
-            if pid is None:
-                names.append(_("a process of another user (run as root to see it)"))
-                continue
-            try:
-                proc = psutil.Process(pid)
-                names.append(_("PID {} ({}, user {}: {})").format(
-                    pid, proc.name(), proc.username(), " ".join(proc.cmdline())[:120]))
-            except psutil.Error:
-                names.append("PID {}".format(pid))
-        return ", ".join(names) or _("another program")
 
     def start_server(self, term, command, script, banner=True, timeout=15):
         """Type `command` (which runs `script`) in `term`; wait until the
@@ -692,65 +317,23 @@ class Demo:
     def _port_taken(self):
         raise EnvironmentProblem(
             _("port {} was taken by {} just as the server started: stop it first").format(
-                PORT, self._describe(self.listeners())))
+                PORT, describe_processes(listeners())))
 
     # ------------------------------------------------------------ zombies --
-    @staticmethod
-    def children(proc):
-        try:
-            return proc.children()
-        except psutil.Error:
-            return []
-
-    @staticmethod
-    def zombies(proc):
-        found = []
-        for child in Demo.children(proc):
-            try:
-                if child.status() == psutil.STATUS_ZOMBIE:
-                    found.append(child)
-            except psutil.NoSuchProcess:
-                pass
-            except psutil.Error:
-                pass
-        return found
-
     def settle(self, server_proc, timeout=15):
         """Wait until every child of the server has exited (zombies left as
         they are); return the zombie children."""
         deadline = time.monotonic() + timeout
-        while True:
-            kids = self.children(server_proc)
-            alive = []
-            for kid in kids:
-                try:
-                    if kid.status() != psutil.STATUS_ZOMBIE:
-                        alive.append(kid)
-                except psutil.Error:
-                    pass
-            if not alive or time.monotonic() >= deadline:
-                break
+        while any(alive(kid) for kid in children(server_proc)) and time.monotonic() < deadline:
             self.pause(0.2)
         self.pause(0.5)             # let a last SIGCHLD be handled
-        return self.zombies(server_proc)
+        return zombies(server_proc)
 
     def reap_orphans(self, timeout=5):
-        """Reap the orphans reparented to us (we are a child subreaper)."""
-        mine = {t.pid for t in self.terminals}
-        deadline = time.monotonic() + timeout
-        while True:
-            others = [c for c in self.children(psutil.Process()) if c.pid not in mine]
-            pending = False
-            for child in others:
-                try:
-                    pid, _ = os.waitpid(child.pid, os.WNOHANG)
-                    if pid == 0:
-                        pending = True
-                except ChildProcessError:
-                    pass
-            if not pending or time.monotonic() >= deadline:
-                return
-            time.sleep(0.1)
+        """Reap the orphans reparented to us (we are a child subreaper) once
+        they have exited; the shells are pexpect's to wait for."""
+        reap_strays(keep={t.pid for t in self.terminals}, kill=False, timeout=timeout,
+                    interval=0.1)
 
     # ------------------------------------------------------------ cleanup --
     def _in_workdir(self, proc):
@@ -790,7 +373,7 @@ class Demo:
         try:
             self.screen.end_line()
             killed = {}
-            for _ in range(5):               # again, in case one was forking
+            for attempt in range(5):         # again, in case one was forking
                 victims = {pid: p for pid, p in self._leftovers().items()
                            if pid not in killed}
                 if not victims:
@@ -816,7 +399,7 @@ class Demo:
                     break
                 time.sleep(0.1)
             deadline = time.monotonic() + 5       # our server's port, released
-            while (set(self.listeners()) & set(killed)) and time.monotonic() < deadline:
+            while (set(listeners()) & set(killed)) and time.monotonic() < deadline:
                 time.sleep(0.1)
         finally:
             if self.workdir is not None:
@@ -923,61 +506,3 @@ class Demo:
                 self.stage.id, time.monotonic() - started), "1;32")
         sys.stdout.flush()
         sys.exit(code)
-
-
-# ------------------------------------------------------------- helpers ---
-
-def _status(proc):
-    try:
-        return proc.status()
-    except psutil.Error:
-        return None
-
-
-def ss_listen_queue():
-    """(Recv-Q, Send-Q) of the socket listening on 8888, from `ss -ltn`.
-
-    For a listening socket Recv-Q is the number of connections the kernel
-    has completed that nobody accepted yet, Send-Q the backlog size.
-    None when ss is not installed.
-    """
-    if shutil.which("ss") is None:
-        return None
-    out = subprocess.run(["ss", "-Hltn", "sport = :{}".format(PORT)],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True, timeout=10).stdout
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[0] == "LISTEN":
-            return int(fields[1]), int(fields[2])
-    return None
-
-
-def last_number(text):
-    """The last line of `text` that is only a number (3d's client count)."""
-    numbers = re.findall(r"^\s*(\d+)\s*$", (text or "").replace("\r", ""), re.M)
-    return int(numbers[-1]) if numbers else None
-
-
-def soft_limit(pid, name):
-    """A process's soft limit from /proc/PID/limits ("Max open files",
-    "Max processes"), as an int or "unlimited". Reading it needs no
-    privilege (prlimit() on another uid's process needs CAP_SYS_RESOURCE)."""
-    try:
-        with open("/proc/{}/limits".format(pid)) as limits:
-            for line in limits:
-                if line.startswith(name):
-                    value = line[len(name):].split()[0]
-                    return int(value) if value.isdigit() else value
-    except OSError:
-        pass
-    return None
-
-
-def established_to_port(proc):
-    """The ESTABLISHED TCP connections of `proc` to port 8888."""
-    try:
-        return [c for c in proc.connections(kind="tcp")
-                if c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == PORT]
-    except psutil.Error:
-        return []
