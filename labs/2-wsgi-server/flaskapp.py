@@ -1,5 +1,5 @@
 # The article's Flask application (Part 2), unchanged: it runs on Python 3.
-# Serve it with: python3 webserver2.py flaskapp:app
+# Serve it with: python3 webserver2.py flaskapp:app (or webserver3h.py, stage 3h)
 from flask import Flask
 from flask import Response
 flask_app = Flask('flaskapp')

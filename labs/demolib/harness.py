@@ -202,6 +202,8 @@ class Demo:
         for source in sorted(self.stage.directory.glob("*.py")):
             if source.name != "demo.py":
                 shutil.copy(source, self.workdir / source.name)
+        for source in self.stage.launch.files:      # its apps kept in another stage's folder
+            shutil.copy(source, self.workdir / source.name)
         shutil.copy(LABS_DIR / "client3.py", self.workdir / "client3.py")
         # `python3` in the server terminal is an interpreter the server's uid
         # can run (ours may live under /root).
