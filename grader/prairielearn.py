@@ -271,9 +271,10 @@ def grade(args) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
         return failed(why or "it left no report", text)
     report = report_from_dict(data)
-    serves = next((c for c in report.checks if c.id == "serves"), None)
-    if serves and serves.status == "fail" and serves.message.startswith((NOT_COMPILING, _(NOT_COMPILING))):
-        return not_gradable(serves.message + ("\n" + serves.hint if serves.hint else ""))
+    syntax = next((c for c in report.checks if c.status == "fail"
+                   and c.message.startswith((NOT_COMPILING, _(NOT_COMPILING)))), None)
+    if syntax:
+        return not_gradable(syntax.message + ("\n" + syntax.hint if syntax.hint else ""))
     if why and report.status == "error" and not report.message:
         report.message = why
     return graded(report, text)

@@ -210,17 +210,20 @@ class _Ordered:
 
 
 def _not_compiling(report, stage, ids, points, syntax, submission, port, progress):
+    """The checks that depend on nothing (serves) fail with the syntax
+    error; every other is skipped for the one it builds on."""
     order = _Ordered(progress, ids)
     done = {}
     for check_id in ids:
         result = _result(stage, check_id, points, submission, port)
-        if check_id == "serves":
+        if not CHECKS[check_id].depends:
             result.status = "fail"
             result.message = _(NOT_COMPILING) + syntax
             result.hint = (_("Python stops before the server starts. Run python3 %s to see the "
                              "error, and compare with the article's code.") % Path(submission).name)
         else:
-            dep = _unmet_dependency(check_id, done) or "serves"
+            # (--only may have left its dependency out)
+            dep = _unmet_dependency(check_id, done) or CHECKS[check_id].depends[0]
             result.message = _skip_for(dep, stage)
         done[check_id] = result
         report.checks.append(result)

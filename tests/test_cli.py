@@ -319,3 +319,21 @@ def test_a_reader_that_leaves_early_gets_no_traceback(args):
         shell=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
         capture_output=True, text=True, timeout=60)
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("only", [None, "closes", "serves,reaps"])
+def test_a_file_that_does_not_compile_fails_serves_and_skips_the_rest(tmp_path, only):
+    """The checks that depend on nothing carry the syntax error; every other
+    is skipped for what it builds on, even when --only leaves that out."""
+    bad = tmp_path / "webserver3g.py"
+    bad.write_text("def serve_forever(:\n")
+    code, report, stderr = lab_json("check", "3g", bad, *(["--only", only] if only else []))
+    assert code == 1 and "Traceback" not in stderr, stderr
+    seen = {c["id"]: (c["status"], c["message"]) for c in report["checks"]}
+    assert set(seen) == set(only.split(",") if only else STAGES["3g"].checks)
+    for check_id, (status, message) in seen.items():
+        if check_id == "serves":
+            assert status == "fail" and message.startswith("the file does not compile: line 1")
+        else:
+            assert status == "skip" and message == ("skipped: the server does not serve "
+                                                    "GET /hello (see 'serves')"), message
