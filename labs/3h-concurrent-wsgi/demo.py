@@ -36,17 +36,7 @@ def body(demo):
                _("curl printed: {}").format(out[-300:]))
     demo.ok(_('curl got "{}" from the Flask application').format(FLASK))
 
-    for burst in range(1, BURSTS + 1):
-        demo.step(_("burst {} of {}: {} clients at once").format(burst, BURSTS, CLIENTS))
-        client.run("python3 client3.py --max-clients {} > /dev/null".format(CLIENTS), timeout=60,
-                   what=_("client3.py to finish"))
-        zombies = demo.settle(server_proc)
-        observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
-        demo.note(_("zombie children of the server after burst {}: {}").format(
-            burst, len(zombies)))
-        demo.check(not zombies, _("0 zombies after burst {}").format(burst),
-                   _("{} zombies: {}").format(len(zombies), [z.pid for z in zombies][:10]))
-    demo.check(server_proc.is_running(), _("the server to survive the bursts"), _("it exited"))
+    demo.bursts_leave_no_zombie(server_proc, client, observer, BURSTS, CLIENTS)
     demo.ok(_("0 zombies after each of {} bursts of {} clients, each answered by Flask in a "
               "child of its own").format(BURSTS, CLIENTS))
     demo.explain(_("The application does not know it runs in a forked child: the server calls "

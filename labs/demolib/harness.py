@@ -331,6 +331,23 @@ class Demo:
         self.pause(0.5)             # let a last SIGCHLD be handled
         return zombies(server_proc)
 
+    def bursts_leave_no_zombie(self, server_proc, client, observer, bursts, clients):
+        """`bursts` bursts of `clients` simultaneous clients (client3.py), the
+        server's children shown in ps after each: a reaping server has no
+        zombie after any, and survives them all."""
+        for burst in range(1, bursts + 1):
+            self.step(_("burst {} of {}: {} clients").format(burst, bursts, clients))
+            client.run("python3 client3.py --max-clients {} > /dev/null".format(clients),
+                       timeout=60, what=_("client3.py to finish"))
+            left = self.settle(server_proc)
+            observer.run("ps -o pid,ppid,stat,cmd -p {0} --ppid {0}".format(server_proc.pid))
+            self.note(_("zombie children of the server after burst {}: {}").format(
+                burst, len(left)))
+            self.check(not left, _("0 zombies after burst {}").format(burst),
+                       _("{} zombies: {}").format(len(left), [z.pid for z in left][:10]))
+        self.check(server_proc.is_running(), _("the server to survive the bursts"),
+                   _("it exited"))
+
     def reap_orphans(self, timeout=5):
         """Reap the orphans reparented to us (we are a child subreaper) once
         they have exited; the shells are pexpect's to wait for."""
