@@ -795,6 +795,16 @@ def expect_probe(exchange, what):
               "with the probe (python3 YOUR_SERVER labprobe:app) and read what it prints."))
 
 
+def probe_json(body, unreadable):
+    """What the probe application reported: the JSON before PROBE_END.
+    Fail(`unreadable`, a message with %s for the body) if it is not whole."""
+    try:
+        return json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise Fail(_(unreadable) % describe(body),
+                   _("Send the application's body as it is, bytes for bytes.")) from None
+
+
 @check("wsgi-frameworks", bound=40, everywhere=False, reproduce="""
 python3 {file} pyramidapp:app &      # then Ctrl-C it, and the same with:
 python3 {file} djangoapp:app &       # ... and wsgiapp:app (a WSGI app without a framework)
@@ -840,11 +850,7 @@ def wsgi_environ(run):
     server = run.start(args=[PROBE])
     exchange, _head, body = ask(server, "/environ?lab=probe")
     expect_probe(exchange, "GET")
-    try:
-        environ = json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise Fail(_("the probe's environ did not arrive whole: %s") % describe(body),
-                   _("Send the application's body as it is, bytes for bytes."))
+    environ = probe_json(body, N_("the probe's environ did not arrive whole: %s"))
     wrong = []
     missing = [k for k in ENVIRON_NEEDS if k not in environ]
     for key, kind in ENVIRON_NEEDS.items():
@@ -938,11 +944,7 @@ def wsgi_input(run):
     sent = b"lab=probe&n=1"
     exchange, _head, body = ask(server, "/input", method="POST", body=sent)
     expect_probe(exchange, "POST")
-    try:
-        got = json.loads(body[:body.rindex(PROBE_END)].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise Fail(_("the probe's report did not arrive whole: %s") % describe(body),
-                   _("Send the application's body as it is, bytes for bytes."))
+    got = probe_json(body, N_("the probe's report did not arrive whole: %s"))
     if got.get("type") != "bytes":
         raise Fail(_("wsgi.input.read() gave %s, not bytes (%s)") % (
             got.get("type"), describe(got.get("data", "").encode("utf-8"), 60)),
