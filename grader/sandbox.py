@@ -469,7 +469,7 @@ class Sandbox:
         return Server(self, popen, namespace, self.port)
 
     # -- stopping ------------------------------------------------------------
-    def processes(self, server=None):
+    def own_processes(self, server=None):
         """Every live process this sandbox started (zombies included).
 
         With a server uid of its own, that is every process of the uid, and
@@ -508,7 +508,7 @@ class Sandbox:
                     pass
             if self.uid is not None:
                 processes.kill_uid(self.uid)
-            left = [p for p in self.processes(server) if processes.alive(p)]
+            left = [p for p in self.own_processes(server) if processes.alive(p)]
             for proc in left:
                 try:
                     proc.kill()
