@@ -366,6 +366,20 @@ def take_silent_connection(run, server):
     return sock, None, before
 
 
+def who_served_one(run, server):
+    """One request answered on a connection watched from the start: who
+    served it (a child, a worker, or the server itself), on evidence."""
+    sock, holder, before = take_silent_connection(run, server)
+    try:
+        expect_response(fetch(server, timeout=5, sock=sock))
+    finally:
+        close(sock)
+    holder = settle(run, server, holder, before)
+    if holder is None:
+        raise unknown_holder()
+    return holder
+
+
 def settle(run, server, holder, before):
     """After the exchange: a server that read the request itself and only
     then forked shows its child now (running, or a zombie)."""
@@ -506,14 +520,7 @@ def reaps(run):
     reaped within 1 s of exiting (waiting up to 10 s for it to exit); a
     pre-forked worker that dies is reaped within 1 s."""
     server = run.start(recorded=True)
-    sock, holder, before = take_silent_connection(run, server)
-    try:
-        expect_response(fetch(server, timeout=5, sock=sock))
-    finally:
-        close(sock)
-    holder = settle(run, server, holder, before)
-    if holder is None:
-        raise unknown_holder()
+    holder = who_served_one(run, server)
     if holder.kind == "self":
         raise Skip(_(NO_CHILD) % (_(holder.evidence), _("reap")))
     child = holder.process
@@ -556,14 +563,7 @@ def reaps_burst(run):
     """128 simultaneous clients leave no zombie children 2 s after the last child
     exited (pre-forked workers may go on running)."""
     server = run.start(recorded=True)
-    sock, holder, before = take_silent_connection(run, server)
-    try:
-        expect_response(fetch(server, timeout=5, sock=sock))
-    finally:
-        close(sock)
-    holder = settle(run, server, holder, before)
-    if holder is None:
-        raise unknown_holder()
+    holder = who_served_one(run, server)
     if holder.kind == "self":
         second = fetch(server, timeout=10, give_up=lambda: stuck(server))
         if not second.complete:
