@@ -168,8 +168,8 @@ class TcpSocket(collections.namedtuple("TcpSocket", "ip port remote_port inode q
 
 
 def tcp_sockets(pid, state):
-    """The TCP sockets in `state` (ESTABLISHED, LISTEN) in the network
-    namespace of `pid` (IPv4 and IPv6)."""
+    """The TCP sockets in `state` (ESTABLISHED, LISTEN; None: any) in the
+    network namespace of `pid` (IPv4 and IPv6)."""
     for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         try:
             with open("/proc/%d/net/%s" % (pid, name)) as f:
@@ -178,12 +178,42 @@ def tcp_sockets(pid, state):
             continue
         for row in rows:
             fields = row.split()
-            if len(fields) < 10 or fields[3] != state:
+            if len(fields) < 10 or state is not None and fields[3] != state:
                 continue
             hexip, hexport = fields[1].split(":")
             yield TcpSocket(_decode_ip(hexip, family), int(hexport, 16),
                             int(fields[2].split(":")[1], 16), int(fields[9]),
                             int(fields[4].split(":")[1], 16))
+
+
+def descriptors(pid):
+    """What the descriptors of `pid` refer to, counted by kind: "connection"
+    (a TCP socket that is not listening: an accepted or connected client),
+    "listening", "socket" (any other: UNIX, UDP, netlink), "pipe", "file"
+    and "other" (eventpoll, eventfd, signalfd...)."""
+    kinds = collections.Counter()
+    listening = {s.inode for s in tcp_sockets(pid, LISTEN)}
+    tcp = {s.inode for s in tcp_sockets(pid, None)}
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return kinds
+    for name in names:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inode = int(target[8:-1])
+            kinds["listening" if inode in listening else
+                  "connection" if inode in tcp else "socket"] += 1
+        elif target.startswith("pipe:["):
+            kinds["pipe"] += 1
+        elif target.startswith("/"):
+            kinds["file"] += 1
+        else:
+            kinds["other"] += 1
+    return kinds
 
 
 def _decode_ip(hexip, family):

@@ -26,6 +26,7 @@ CASES = {
     "gunicorn_workers": ("pass", "pre-forked worker processes", {}, "replaced"),
     "gunicorn_one_worker": ("fail", "pre-forked worker processes",
                             {"concurrent": F, "accepts-while-reaping": S}, "replaced"),
+    "prefork_late_workers": ("pass", "pre-forked worker processes", {}, "replaced"),
     "nginx_workers": ("pass", "pre-forked worker processes", {}, "replaced"),
     "http_server": ("pass", "threads in one process",
                     {"reaps": S, "reaps-burst": S, "survives-child-kill": S}, NO_CHILD),
