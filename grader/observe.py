@@ -72,6 +72,14 @@ class ThreadState:
         return "<thread %d %s %s>" % (self.tid, self.state, self.syscall)
 
 
+def parked(pid, own_threads=None):
+    """Whether every thread of `pid` is blocked, waiting for something to
+    happen (PARKED): a signal sent to it before now has been handled, so
+    whatever its handler does has been done."""
+    own_threads = threads(pid) if own_threads is None else own_threads
+    return bool(own_threads) and all(t.blocked and t.syscall in PARKED for t in own_threads)
+
+
 def catches(pid, signum):
     """Whether `pid` has a handler installed for `signum` (SigCgt in its
     /proc status)."""
@@ -328,7 +336,7 @@ def find_holder(server_proc, inode, known_before, port):
             return Holder("worker", proc, inode=inode)
         if not listening_fds(proc.pid, port):
             return Holder("child", proc, inode=inode)
-        if not own_threads or not all(t.blocked and t.syscall in PARKED for t in own_threads):
+        if not parked(pid, own_threads):
             return None                     # the parent is busy: look again
         listening = set(listening_fds(pid, port))
         accepting = any(waits_on(pid, t, listening) for t in own_threads)
