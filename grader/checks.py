@@ -127,9 +127,10 @@ echo "curl exit status: $?   (28: curl timed out: the server never closed the co
 """)
 def closes(run):
     """The client can tell where the response ends: the server closes the
-    connection within 1 s after its response (judged by reading until EOF),
-    or frames the response (Content-Length, or chunked) and may keep the
-    connection open, as HTTP/1.1 allows."""
+    connection within 1 s after its response (judged by reading until EOF;
+    while whoever holds it is still busy, up to 5 s more), or frames the
+    response (Content-Length, or chunked) and may keep the connection open,
+    as HTTP/1.1 allows."""
     # Why both: what stage 3d teaches is that a client reading an unframed
     # response waits for EOF, which never comes while any copy of the
     # socket is open. A framed response ends where its length says, so a
@@ -142,7 +143,12 @@ def closes(run):
         expect_response(exchange)
         if framed(exchange.raw):
             return
-        read(sock, exchange, time.monotonic() + 1.0, until_closed=True)
+        # EOF within 1 s; past that, only while a holder of the connection
+        # is still busy (a loaded machine), never past 6 s.
+        one_second = time.monotonic() + 1.0
+        read(sock, exchange, one_second + 5, until_closed=True,
+             give_up=lambda: "settled" if time.monotonic() >= one_second
+             and connection_settled(server, sock) else "")
     finally:
         close(sock)
     if not exchange.closed:
@@ -288,7 +294,7 @@ def no_fd_leak(run):
     # A connection the client has closed may take the server a moment to close.
     deadline = time.monotonic() + 1.0
     after = sample()
-    while max(gained(before, after)) > 0 and time.monotonic() < deadline:
+    while max(gained(before, after)) > 0 and not had_its_chance(server, deadline):
         time.sleep(0.05)
         after = sample()
     connections, others = gained(before, after)
@@ -463,6 +469,20 @@ HINTS = {
                 "one request, close the connection and exit with os._exit(0)."),
     "running": N_("A child should exit with os._exit(0) as soon as it has answered."),
 }
+
+
+def connection_settled(server, sock):
+    """Whether waiting longer cannot change the server's end of the
+    connection `sock`: every process holding it is parked (or none does)."""
+    try:
+        inode = observe.accepted_inode(server.pid, server.port, sock.getsockname()[1])
+    except OSError:
+        return True
+    if not inode:
+        return True
+    holders = [p for p in [server.process] + observe.descendants(server.process)
+               if observe.socket_fds(p.pid, inode)]
+    return all(observe.parked(p.pid) for p in holders)
 
 
 def had_its_chance(server, deadline, longest=5.0):

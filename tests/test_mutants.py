@@ -42,6 +42,9 @@ CASES = {
     "slow_child": ("fail", ["reaps", "survives-child-kill"], {
         "reaps": ("fail", ["sleeping (time.sleep)"], ["sleep"]),
         "survives-child-kill": ("pass", [], [])}),
+    # legitimate, but too slow to run every check: a child busy 2 s before
+    # it closes is judged once it has run, not by a 1-s clock alone
+    "child_busy_before_close": ("pass", ["closes"], {}),
     # legitimate: they must pass every check
     "child_keeps_client": ("pass", ALL, {}),
     "child_sys_exit": ("pass", ALL, {}),
