@@ -80,6 +80,19 @@ def parked(pid, own_threads=None):
     return bool(own_threads) and all(t.blocked and t.syscall in PARKED for t in own_threads)
 
 
+def settled(proc):
+    """Whether `proc` and every living process below it are parked: nothing
+    they were doing is left to finish."""
+    return all(parked(p.pid) for p in [proc] + descendants(proc) if not _zombie(p))
+
+
+def _zombie(proc):
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True     # gone: nothing left to finish either
+
+
 def catches(pid, signum):
     """Whether `pid` has a handler installed for `signum` (SigCgt in its
     /proc status)."""
