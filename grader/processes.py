@@ -124,6 +124,7 @@ def reap_strays(keep=(), kill=True, belongs=None, timeout=1.0, interval=0.01) ->
     deadline = time.monotonic() + timeout
     while True:
         pending = []
+        reaped = False
         for child in children(me):
             if child.pid in keep:
                 continue
@@ -141,9 +142,13 @@ def reap_strays(keep=(), kill=True, belongs=None, timeout=1.0, interval=0.01) ->
             try:
                 if os.waitpid(child.pid, os.WNOHANG)[0] == 0:
                     pending.append(child.pid)
+                else:
+                    reaped = True
             except ChildProcessError:
                 pass
-        if not pending or time.monotonic() >= deadline:
+        # A child that exited after this pass listed our children had its
+        # own children re-parented to us first: after any reap, look again.
+        if not (pending or reaped) or time.monotonic() >= deadline:
             return pending
         time.sleep(interval)
 

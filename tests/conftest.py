@@ -40,6 +40,14 @@ import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The tests press Ctrl-C (SIGINT) on graders and demos they start, as a
+# terminal would. A suite started in the background (`cmd &` from a script)
+# inherits SIGINT ignored, and an ignored signal stays ignored across exec:
+# every grader would inherit it and never see the Ctrl-C. Start from what a
+# terminal gives.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 HOSTILE = REPO / "tests" / "hostile"
 MUTANTS = REPO / "tests" / "mutants"
 GOLDEN = REPO / "tests" / "golden"
