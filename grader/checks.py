@@ -486,10 +486,11 @@ def connection_settled(server, sock):
 
 
 def had_its_chance(server, deadline, longest=5.0):
-    """Whether the listening process has had time to reap: `deadline` has
-    passed and it is seen parked (so a SIGCHLD sent before has been
-    handled), or, on a machine too loaded to let it run, `longest` seconds
-    more have passed."""
+    """Whether the listening process has had its chance to act on what
+    happened before `deadline` (reap a child, close a connection):
+    `deadline` has passed and it is seen parked (so a SIGCHLD sent before
+    has been handled), or, on a machine too loaded to let it run, `longest`
+    seconds more have passed."""
     now = time.monotonic()
     return now >= deadline and (observe.parked(server.pid) or now >= deadline + longest)
 
