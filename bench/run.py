@@ -404,6 +404,23 @@ class Bench:
                 log("stage %s: no reference server %s: not measured" % (sid, server))
         return refs
 
+    def graded_at(self, sid):
+        """The stage a reference is graded at: 3g, where all of Part 3's
+        checks run and are required, for a stage that runs those same checks
+        (3a-3f: their references fail there, as expected); its own stage
+        for one that declares other checks (1, 2, 3h: started with their
+        application, asked their own request)."""
+        yardstick = self.stages.get("3g")
+        if yardstick is not None and self.stages[sid]["checks"] == yardstick["checks"]:
+            return "3g"
+        return sid
+
+    def at_3g(self):
+        """The references graded at 3g, by stage id (the determinism rounds'
+        `lab grade --stage 3g`)."""
+        return collections.OrderedDict((sid, ref) for sid, ref in self.refs.items()
+                                       if self.graded_at(sid) == "3g")
+
     def lab(self, *args):
         return [sys.executable, "-m", "grader"] + [str(a) for a in args]
 
@@ -429,14 +446,15 @@ class Bench:
 
     def grading(self):
         repeats = self.args.repeats or GRADING_REPEATS[self.mode]
-        out = self.begin("grading", {"command": "lab check 3g REF --format json",
+        out = self.begin("grading", {"command": "lab check STAGE REF --format json "
+                                                "(STAGE: 3g, or the reference's own)",
                                      "repeats": repeats, "stages": {}})
         slowest = None                 # (median wall, stage id)
         for sid, ref in self.refs.items():
             samples = []
             for i in range(repeats):
                 code, wall, stdout, stderr = self.run_lab(
-                    ["check", "3g", ref, "--format", "json"], CHECK_TIMEOUT)
+                    ["check", self.graded_at(sid), ref, "--format", "json"], CHECK_TIMEOUT)
                 sample = self.report_sample({"wall": round(wall, 3), "exit": code},
                                             code, stdout, stderr)
                 if sample.get("checks_sum"):
@@ -456,7 +474,8 @@ class Bench:
                                       s.get("model") for s in samples).most_common(1)[0][0]}
             target = TARGET_3G_SECONDS if sid == "3g" else TARGET_STAGE_SECONDS
             status = collections.Counter(s.get("status") for s in samples).most_common(1)[0][0]
-            label = "lab check 3g %s (%s)" % (ref.name, status or "no report")
+            label = "lab check %s %s (%s)" % (self.graded_at(sid), ref.name,
+                                              status or "no report")
             key = "grading.%s" % sid
             if stats is None:
                 self.figures.not_measured(key + ".seconds", "grading", label,
@@ -578,7 +597,7 @@ class Bench:
 
     # -- determinism
     def grade_round(self, condition, number, total):
-        refs = [str(p) for p in self.refs.values()]
+        refs = [str(p) for p in self.at_3g().values()]
         code, wall, stdout, stderr = self.run_lab(
             ["grade", "--stage", "3g"] + refs + ["--format", "json"], ROUND_TIMEOUT)
         rnd = {"condition": condition, "wall": round(wall, 3), "exit": code, "verdicts": {},
@@ -591,7 +610,7 @@ class Bench:
         except (ValueError, KeyError, TypeError):
             by_path = {}
             rnd["error"] = tail(stderr or stdout, 5) or "no output"
-        for sid, ref in self.refs.items():
+        for sid, ref in self.at_3g().items():
             report = by_path.get(str(ref))
             if report is None:
                 continue
@@ -612,7 +631,7 @@ class Bench:
     def determinism(self):
         rounds = self.args.rounds or ROUNDS[self.mode]
         out = self.begin("determinism", {
-            "command": "lab grade --stage 3g <the %d references> --format json" % len(self.refs),
+            "command": "lab grade --stage 3g <the %d references> --format json" % len(self.at_3g()),
             "rounds_per_condition": rounds, "rounds": []})
         for number in range(1, rounds + 1):
             out["rounds"].append(self.grade_round("idle", number, rounds))
@@ -649,7 +668,7 @@ class Bench:
         rows = ["(status)"] + checks
         cells = {}
         flakes = []
-        for sid in self.refs:
+        for sid in self.at_3g():
             for cid in rows:
                 seen = [(rnd["condition"], rnd["status"].get(sid) if cid == "(status)"
                          else rnd["verdicts"].get(sid, {}).get(cid)) for rnd in rounds]
@@ -687,7 +706,7 @@ class Bench:
             differ_runs = 0
             for rnd in runs:
                 if any(self.cell_of(rnd, sid, cid) != cells["%s/%s" % (sid, cid)]["majority"]
-                       for sid in self.refs for cid in rows):
+                       for sid in self.at_3g() for cid in rows):
                     differ_runs += 1
             self.figures.add("determinism.%s.rounds_differing" % condition, "determinism",
                              "%s rounds whose table differed from the majority" % condition,
@@ -695,7 +714,7 @@ class Bench:
                              count=differ_runs, of=len(runs))
             walls = summary([r["wall"] for r in runs if r["exit"] is not None])
             label = "one round (%d references, %s jobs), %s" % (
-                len(self.refs), "/".join(sorted({str(r["jobs"]) for r in runs})) or "?",
+                len(self.at_3g()), "/".join(sorted({str(r["jobs"]) for r in runs})) or "?",
                 "CPU idle" if condition == "idle" else "one CPU kept busy")
             if walls:
                 self.figures.add("determinism.%s.round_seconds" % condition, "determinism",
@@ -721,7 +740,7 @@ class Bench:
     def verdict_table(self, rows, cells):
         """Lines: checks down, stages across; the majority verdict, `*` where
         any run differed."""
-        stages = list(self.refs)
+        stages = list(self.at_3g())
         width = max(len(r) for r in rows) + 2
         lines = ["%-*s%s" % (width, "check", " ".join("%-4s" % s for s in stages))]
         for cid in rows:
@@ -770,7 +789,7 @@ class Bench:
         disagree = []
         seen_checks = {key.split("/", 1)[1] for key in cells} - {"(status)"}
         for sid, by_check in pinned["expect"].items():
-            if sid not in self.refs:
+            if sid not in self.at_3g():
                 disagree.append("stage %s pinned, not measured" % sid)
                 continue
             for cid, want in by_check.items():
@@ -855,10 +874,11 @@ class Bench:
 
     # -- batch
     def batch_mix(self, folder, size):
-        """`size` folders, each holding a copy of one reference: round-robin
-        over the stages (3a, 3b, ... 3g, 3a, ...). (paths, their stage ids)."""
+        """`size` folders, each holding a copy of one reference graded at 3g:
+        round-robin over the stages (3a, 3b, ... 3g, 3a, ...). (paths, their
+        stage ids)."""
         paths, stages = [], []
-        refs = list(self.refs.items())
+        refs = list(self.at_3g().items())
         for i in range(size):
             sid, ref = refs[i % len(refs)]
             sub = folder / ("s%02d-%s" % (i + 1, sid))
@@ -1143,8 +1163,9 @@ class Bench:
         repeats = self.args.repeats or GRADING_REPEATS[self.mode]
         out = self.begin("container", {
             "image": "lab3:latest", "service": CONTAINER_SERVICE, "repeats": repeats,
-            "command": "docker compose run --rm -T %s lab check 3g "
-                       "/opt/lab3/labs/<slug>/<server> --format json" % CONTAINER_SERVICE,
+            "command": "docker compose run --rm -T %s lab check STAGE "
+                       "/opt/lab3/labs/<slug>/<server> --format json "
+                       "(STAGE: 3g, or the reference's own)" % CONTAINER_SERVICE,
             "stages": {}})
 
         def target(sid):
@@ -1154,7 +1175,8 @@ class Bench:
             out["why"] = why
             for sid, ref in self.refs.items():
                 self.figures.not_measured("container.%s.seconds" % sid, "container",
-                                          "in the container: lab check 3g %s" % ref.name, why,
+                                          "in the container: lab check %s %s"
+                                          % (self.graded_at(sid), ref.name), why,
                                           target=target(sid))
             return out
 
@@ -1187,7 +1209,8 @@ class Bench:
             samples = []
             for i in range(repeats):
                 code, wall, stdout, stderr = self.compose_run(
-                    ["lab", "check", "3g", inside, "--format", "json"], CONTAINER_CHECK_TIMEOUT,
+                    ["lab", "check", self.graded_at(sid), inside, "--format", "json"],
+                    CONTAINER_CHECK_TIMEOUT,
                     "lab3-bench-%d-%s-%d" % (os.getpid(), sid, i + 1))
                 sample = self.report_sample({"wall": round(wall, 3), "exit": code},
                                             code, stdout, stderr)
@@ -1200,7 +1223,8 @@ class Bench:
             status = collections.Counter(s.get("status") for s in samples).most_common(1)[0][0]
             out["stages"][sid] = {"path": inside, "samples": samples, "grader_seconds": own,
                                   "wall": walls}
-            label = "in the container: lab check 3g %s (%s)" % (ref.name, status or "no report")
+            label = "in the container: lab check %s %s (%s)" % (
+                self.graded_at(sid), ref.name, status or "no report")
             key = "container.%s" % sid
             if own is None:
                 bad = samples[-1]
@@ -1412,12 +1436,12 @@ def snapshot(source):
 # --------------------------------------------------------------- report ---
 
 SECTION_TITLES = {
-    "grading": "1. Grading time: lab check 3g on each stage's reference",
+    "grading": "1. Grading time: lab check on each stage's reference (3g for Part 3's)",
     "determinism": "2. Determinism: lab grade --stage 3g of the references, per round",
     "demos": "3. Demo reproduction: lab demo STAGE --fast",
     "batch": "4. Batch throughput: lab grade --stage 3g of the mix",
     "image": "5. The image",
-    "container": "6. Grading time in the container: lab check 3g in docker compose run",
+    "container": "6. Grading time in the container: lab check in docker compose run",
     "trace": "7. lab trace: its time, and what the recording does to the phenomenon",
     "ci": "8. CI: CI=true bash .ci/run in a fresh clone",
 }
