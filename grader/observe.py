@@ -134,21 +134,25 @@ def threads(pid):
     return found
 
 
-def socket_fds(pid, inode):
-    """The descriptors of `pid` that refer to the socket `inode`."""
-    target = "socket:[%d]" % inode
-    fds = []
+def fd_targets(pid):
+    """(descriptor, what it refers to: "socket:[INODE]", "pipe:[INODE]", a
+    path, "anon_inode:[eventpoll]"...) for each open descriptor of `pid`;
+    none once it is gone."""
     try:
         names = os.listdir("/proc/%d/fd" % pid)
     except OSError:
-        return fds
+        return
     for name in names:
         try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, name)) == target:
-                fds.append(int(name))
+            yield int(name), os.readlink("/proc/%d/fd/%s" % (pid, name))
         except OSError:
-            pass
-    return fds
+            pass        # closed meanwhile
+
+
+def socket_fds(pid, inode):
+    """The descriptors of `pid` that refer to the socket `inode`."""
+    target = "socket:[%d]" % inode
+    return [fd for fd, what in fd_targets(pid) if what == target]
 
 
 def listening_fds(pid, port):
@@ -162,15 +166,11 @@ def listening_fds(pid, port):
 
 def epoll_watches(pid, fd):
     """Whether `fd` of `pid` is registered in one of its epoll instances."""
-    try:
-        names = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
-        return False
-    for name in names:
+    for epoll, what in fd_targets(pid):
+        if what != "anon_inode:[eventpoll]":
+            continue
         try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, name)) != "anon_inode:[eventpoll]":
-                continue
-            with open("/proc/%d/fdinfo/%s" % (pid, name)) as f:
+            with open("/proc/%d/fdinfo/%d" % (pid, epoll)) as f:
                 for line in f:
                     if line.startswith("tfd:") and int(line.split()[1]) == fd:
                         return True
@@ -215,15 +215,7 @@ def descriptors(pid):
     kinds = collections.Counter()
     listening = {s.inode for s in tcp_sockets(pid, LISTEN)}
     tcp = {s.inode for s in tcp_sockets(pid, None)}
-    try:
-        names = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
-        return kinds
-    for name in names:
-        try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
-        except OSError:
-            continue
+    for _, target in fd_targets(pid):
         if target.startswith("socket:["):
             inode = int(target[8:-1])
             kinds["listening" if inode in listening else
