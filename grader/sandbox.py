@@ -11,15 +11,18 @@ dedicated uid is killed at once with kill(-1).
 
 import collections
 import ctypes
+import fcntl
 import functools
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -159,6 +162,20 @@ class OutputBuffer:
     def join(self, timeout=2.0):
         self._thread.join(timeout)
         self._pipe.close()
+
+    def caught_up(self) -> bool:
+        """Whether text() holds all that was written to the pipe until now:
+        the pipe is empty and the draining thread is back in read() (so it
+        has stored what it read before)."""
+        try:
+            unread = struct.unpack("i", fcntl.ioctl(self._pipe.fileno(), termios.FIONREAD,
+                                                    b"\0\0\0\0"))[0]
+        except (OSError, ValueError):
+            return True         # closed: the thread has ended
+        if unread or not self._thread.is_alive():
+            return not unread
+        return any(t.tid == self._thread.native_id and t.blocked and t.syscall in observe.READS
+                   for t in observe.threads(os.getpid()))
 
     def text(self) -> str:
         """What the server printed, head and tail, escaped for humans."""
