@@ -172,8 +172,10 @@ class OutputBuffer:
                                                     b"\0\0\0\0"))[0]
         except (OSError, ValueError):
             return True         # closed: the thread has ended
-        if unread or not self._thread.is_alive():
-            return not unread
+        if unread:
+            return False
+        if not self._thread.is_alive():
+            return True
         return any(t.tid == self._thread.native_id and t.blocked and t.syscall in observe.READS
                    for t in observe.threads(os.getpid()))
 

@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 # terminal gives.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
 HOSTILE = REPO / "tests" / "hostile"
 MUTANTS = REPO / "tests" / "mutants"
 GOLDEN = REPO / "tests" / "golden"
