@@ -277,43 +277,38 @@ def no_fd_leak(run):
                                "Does it sleep after each answer (stage 3b)?")))
 
     def sample():
-        held = observe.descriptors(server.pid)
-        workers = count_children(server.process)[1]
-        return sum(held.values()), held, workers
+        """(its descriptors by kind, its running children)"""
+        return observe.descriptors(server.pid), count_children(server.process)[1]
 
     def gained(before, after):
         """(client connections, other descriptors) gained beyond what is allowed."""
-        connections = after[1]["connection"] - before[1]["connection"]
-        others = (after[0] - after[1]["connection"]) - (before[0] - before[1]["connection"])
+        (held_before, workers_before), (held_after, workers_after) = before, after
+        connections = held_after["connection"] - held_before["connection"]
+        others = (sum(held_after.values()) - sum(held_before.values())) - connections
         # a supervisor's bookkeeping: up to a pipe per standard stream of each
         # worker it started (subprocess.Popen with stdin, stdout, stderr)
-        per_worker = 3 * max(0, after[2] - before[2])
+        per_worker = 3 * max(0, workers_after - workers_before)
         return connections - 2, others - 2 - per_worker
 
     requests(1, 20)
     before = sample()
     requests(21, 100)
     # A connection the client has closed may take the server a moment to close.
-    deadline = time.monotonic() + 1.0
-    after = sample()
-    while max(gained(before, after)) > 0:
-        if had_its_chance(server, deadline):
-            after = sample()        # what it holds once seen parked: final
-            break
-        time.sleep(0.05)
-        after = sample()
+    after = last_look(server, time.monotonic() + 1.0, sample,
+                      lambda seen: max(gained(before, seen)) <= 0)
     connections, others = gained(before, after)
+    held = (sum(before[0].values()), sum(after[0].values()))
     if connections > 0:
         raise Fail(
-            _("the server held %d descriptors after 20 requests and %d after 100") % (before[0], after[0]),
+            _("the server held %d descriptors after 20 requests and %d after 100") % held,
             _("Every accepted connection is a descriptor. After fork() the parent must close "
               "its copy of the client socket (the child has its own): stage 3d keeps them all, "
               "until accept() fails with Too many open files."))
     if others > 0:
-        kinds = after[1] - before[1]
+        kinds = after[0] - before[0]
         kinds.pop("connection", None)
         raise Fail(
-            _("the server held %d descriptors after 20 requests and %d after 100") % (before[0], after[0]),
+            _("the server held %d descriptors after 20 requests and %d after 100") % held,
             _("The new descriptors are not client connections: %s. Something opened for each "
               "request is never closed; `ls -l /proc/PID/fd` shows what they are.")
             % _(", ").join("%d %s" % (n, _(DESCRIPTOR_KINDS.get(kind, kind)))
@@ -492,6 +487,19 @@ def connection_settled(server, sock):
     return bool(holders) and all(observe.parked(p.pid) for p in holders)
 
 
+def last_look(server, deadline, look, enough, interval=0.05):
+    """What `look()` sees once `enough(seen)` holds, or once the listening
+    process has had its chance (had_its_chance): then a look taken after
+    that sighting, so nothing it did just before is missed."""
+    seen = look()
+    while not enough(seen):
+        if had_its_chance(server, deadline):
+            return look()
+        time.sleep(interval)
+        seen = look()
+    return seen
+
+
 def had_its_chance(server, deadline, longest=5.0):
     """Whether the listening process has had its chance to act on what
     happened before `deadline` (reap a child, close a connection):
@@ -605,9 +613,8 @@ def reaps(run):
                      "its response: %s") % (child.pid, _("10 s ") if kind not in ("accept", "sleep")
                                             else "", words), _(HINTS[kind]))
     exited = time.monotonic()
-    while state(child) == ZOMBIE and not had_its_chance(server, exited + 1.0):
-        time.sleep(0.01)
-    if state(child) == ZOMBIE:
+    if last_look(server, exited + 1.0, lambda: state(child), lambda seen: seen != ZOMBIE,
+                 interval=0.01) == ZOMBIE:
         raise Fail(
             _("the %s (PID %d) exited but was still a zombie 1 s later: nobody called "
               "wait() for it (%s)") % (_("child") if holder.kind == "child" else _("worker, killed,"),
@@ -664,15 +671,9 @@ def reaps_burst(run):
                    % (len(running), _("10 s ") if kind not in ("accept", "sleep") else "",
                       words), _(HINTS[kind]))
     # No new child can come now: once no zombie is left, none will be.
-    deadline = time.monotonic() + 2
-    zombies = [p.pid for p in server.children() if state(p) == ZOMBIE]
-    while zombies:
-        if had_its_chance(server, deadline):
-            # the zombies left once it was seen parked: final
-            zombies = [p.pid for p in server.children() if state(p) == ZOMBIE]
-            break
-        time.sleep(0.05)
-        zombies = [p.pid for p in server.children() if state(p) == ZOMBIE]
+    zombies = last_look(server, time.monotonic() + 2,
+                        lambda: [p.pid for p in server.children() if state(p) == ZOMBIE],
+                        lambda seen: not seen)
     if zombies:
         handler = observe.catches(server.pid, signal.SIGCHLD)
         raise Fail(

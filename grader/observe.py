@@ -182,10 +182,11 @@ def epoll_watches(pid, fd):
 ESTABLISHED, LISTEN = "01", "0A"
 
 
-class TcpSocket(collections.namedtuple("TcpSocket", "ip port remote_port inode queued")):
+class TcpSocket(collections.namedtuple("TcpSocket", "ip port remote_port inode queued state")):
     """A row of /proc/PID/net/tcp{,6}: local address and port, the remote
-    port, the socket's inode (0 until accept() gives it a descriptor), and
-    for a listening socket the connections waiting in its accept queue."""
+    port, the socket's inode (0 until accept() gives it a descriptor), for
+    a listening socket the connections waiting in its accept queue, and its
+    state (ESTABLISHED, LISTEN...)."""
 
 
 def tcp_sockets(pid, state):
@@ -204,7 +205,7 @@ def tcp_sockets(pid, state):
             hexip, hexport = fields[1].split(":")
             yield TcpSocket(_decode_ip(hexip, family), int(hexport, 16),
                             int(fields[2].split(":")[1], 16), int(fields[9]),
-                            int(fields[4].split(":")[1], 16))
+                            int(fields[4].split(":")[1], 16), fields[3])
 
 
 def descriptors(pid):
@@ -213,13 +214,12 @@ def descriptors(pid):
     "listening", "socket" (any other: UNIX, UDP, netlink), "pipe", "file"
     and "other" (eventpoll, eventfd, signalfd...)."""
     kinds = collections.Counter()
-    listening = {s.inode for s in tcp_sockets(pid, LISTEN)}
-    tcp = {s.inode for s in tcp_sockets(pid, None)}
+    tcp = {s.inode: s.state for s in tcp_sockets(pid, None)}
     for _, target in fd_targets(pid):
         if target.startswith("socket:["):
             inode = int(target[8:-1])
-            kinds["listening" if inode in listening else
-                  "connection" if inode in tcp else "socket"] += 1
+            kinds["socket" if inode not in tcp else
+                  "listening" if tcp[inode] == LISTEN else "connection"] += 1
         elif target.startswith("pipe:["):
             kinds["pipe"] += 1
         elif target.startswith("/"):
